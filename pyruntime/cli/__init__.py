@@ -1,0 +1,97 @@
+"""pyruntime's command line: global flags, then one command looked up in a
+lazy table (each command's module is imported only when it runs, so
+`state` never pays for what `create` needs). Every user error becomes one
+log line and exit status 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyruntime.cli.flags import Flag, parse
+from pyruntime.errors import PyruntimeError, UsageError
+from pyruntime.log import log
+
+COMMANDS = {
+    "create": "create a container",
+    "start": "executes the user defined process in a created container",
+    "state": "output the state of a container",
+    "kill": "kill sends the specified signal (default: SIGTERM) to the container's init process",
+    "delete": "delete any resources held by the container often used with detached container",
+    "run": "create and run a container",
+    "list": "lists containers started by pyruntime with the given root",
+    "spec": "create a new specification file",
+    "features": "show the enabled features",
+}
+
+GLOBAL_FLAGS = [
+    Flag("root", "str", default=None, help="root directory for storage of container state"),
+    Flag("log", "str", default="", help="set the log file to write pyruntime logs to"),
+    Flag("log-format", "str", default="text", help="set the log format ('text' (default), or 'json')"),
+    Flag("debug", help="enable debug logging"),
+    Flag("systemd-cgroup", help="enable systemd cgroup support"),
+    Flag("criu", "str", default="criu", help="(ignored) path to criu"),
+    Flag("rootless", "str", default="auto", help="ignore cgroup permission errors"),
+    Flag("version", aliases=("v",), help="print the version"),
+    Flag("help", aliases=("h",), help="show help"),
+]
+
+
+class Globals:
+    def __init__(self, root: str, debug: bool, systemd_cgroup: bool) -> None:
+        self.root = root
+        self.debug = debug
+        self.systemd_cgroup = systemd_cgroup
+
+
+def version_text() -> str:
+    from pyruntime import SPEC_VERSION, __version__
+
+    return (f"pyruntime version {__version__}\nspec: {SPEC_VERSION}\n"
+            f"python: {sys.version.split()[0]}\n")
+
+
+def usage() -> str:
+    lines = ["usage: pyruntime [global options] command [command options] [arguments...]", "", "commands:"]
+    lines += [f"   {n:<10} {d}" for n, d in COMMANDS.items()]
+    lines += ["", "global options:"]
+    lines += [f"   --{f.name:<16} {f.help}" for f in GLOBAL_FLAGS]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        g = parse(argv, GLOBAL_FLAGS, stop_at_positional=True)
+        log.configure(g.get("log"), g.get("log-format"), bool(g.get("debug")))
+        if g.get("log-format") not in ("text", "json"):
+            raise UsageError(f"invalid log-format: {g.get('log-format')}")
+        if g.get("version"):
+            sys.stdout.write(version_text())
+            return 0
+        if g.get("help") or not g.args:
+            sys.stdout.write(usage())
+            return 0 if g.get("help") else 1
+        name, rest = g.args[0], g.args[1:]
+        if name not in COMMANDS:
+            raise UsageError(f"No help topic for '{name}'")
+        root = g.get("root") or os.environ.get("PYRUNTIME_ROOT") or "/run/pyruntime"
+        gl = Globals(os.path.abspath(root), bool(g.get("debug")), bool(g.get("systemd-cgroup")))
+        import importlib
+
+        mod = importlib.import_module(f"pyruntime.cli.cmd_{name}")
+        code: int = mod.main(gl, rest)
+        return code
+    except PyruntimeError as e:
+        log.error(e.msg)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # an internal error: one line, the detail with --debug
+        log.error(f"internal error: {type(e).__name__}: {e}")
+        if log.min_level == 0:
+            import traceback
+
+            traceback.print_exc()
+        return 1

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import os
+
+from pyruntime.cli.common import CREATE_FLAGS, parse_with_id
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyruntime.cli import Globals
+
+
+def main(g: Globals, argv: list[str]) -> int:
+    from pyruntime.lifecycle.create import CreateOptions, create
+
+    p, cid = parse_with_id(argv, CREATE_FLAGS, "create <container-id>")
+    if p.get("pidfd-socket"):
+        from pyruntime.errors import UsageError
+
+        raise UsageError("--pidfd-socket is not supported by this version of pyruntime")
+    create(CreateOptions(g.root, cid, p.get("bundle") or os.getcwd(), p.get("pid-file") or None,
+                         p.get("console-socket") or None, bool(p.get("no-pivot")), int(p.get("preserve-fds"))))
+    return 0

@@ -1,0 +1,44 @@
+"""`features`: what this build implements, in the runtime-spec features.md
+format. Lists only what is really applied."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from pyruntime.cli import Globals
+
+
+def features() -> dict[str, Any]:
+    from pyruntime import SPEC_VERSION, __version__
+    from pyruntime.capabilities import NAMES
+    from pyruntime.namespaces import FLAGS
+    from pyruntime.rootfs.mountopts import FLAGS as MOUNT_FLAGS
+    from pyruntime.rootfs.mountopts import PROPAGATION
+
+    return {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": SPEC_VERSION,
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": sorted(set(MOUNT_FLAGS) | set(PROPAGATION)),
+        "linux": {
+            "namespaces": sorted(FLAGS),
+            "capabilities": list(NAMES),
+            "cgroup": {"v1": True, "v2": False, "systemd": False, "systemdUser": False, "rdma": False},
+            "seccomp": {"enabled": False},
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+            "intelRdt": {"enabled": False},
+            "mountExtensions": {"idmap": {"enabled": False}},
+        },
+        "annotations": {"org.opencontainers.pyruntime.version": __version__},
+    }
+
+
+def main(g: Globals, argv: list[str]) -> int:
+    sys.stdout.write(json.dumps(features(), indent=4) + "\n")
+    return 0

@@ -1,0 +1,57 @@
+"""The container's terminal: a pty from the container's own devpts
+instance, its master sent to the caller over --console-socket (SCM_RIGHTS),
+its slave made the process's stdio and controlling terminal."""
+
+from __future__ import annotations
+
+import array
+import fcntl
+import os
+import socket
+import struct
+import termios
+
+from pyruntime import syscalls as sc
+
+TIOCSPTLCK = 0x40045431
+TIOCGPTN = 0x80045430
+
+
+def open_pty(rootfs: str) -> tuple[int, int, str]:
+    """(master fd, slave fd, slave path inside the container) from the
+    container's /dev/pts (so the pty belongs to its devpts instance)."""
+    master = os.open(os.path.join(rootfs, "dev/pts/ptmx"), os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))  # unlockpt
+    n = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, struct.pack("I", 0)))[0]
+    slave = os.open(os.path.join(rootfs, f"dev/pts/{n}"), os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    return master, slave, f"/dev/pts/{n}"
+
+
+def set_size(fd: int, size: dict[str, int] | None) -> None:
+    if size:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ,
+                    struct.pack("HHHH", int(size.get("height", 0)), int(size.get("width", 0)), 0, 0))
+
+
+def mount_console(rootfs: str, slave_path: str) -> None:
+    """/dev/console is the pty slave (bind mount), as runc does."""
+    target = os.path.join(rootfs, "dev/console")
+    if not os.path.exists(target):
+        with open(target, "w"):
+            pass
+    sc.sys().mount(os.path.join(rootfs, slave_path.lstrip("/")), target, None, sc.MS_BIND)
+
+
+def send_master(socket_path: str, master: int, name: str) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(socket_path)
+        s.sendmsg([name.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [master]).tobytes())])
+
+
+def make_controlling(slave: int) -> None:
+    """Slave → fds 0,1,2 and the session's controlling terminal."""
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    if slave > 2:
+        os.close(slave)

@@ -1,0 +1,1 @@
+"""The order of steps of each operation on a container."""

@@ -1,0 +1,166 @@
+"""create: everything in the config except the user's process, which waits
+on the exec fifo until `start` (runtime-spec "Lifecycle" steps 1-6).
+
+A failure at any step undoes every earlier one: no state dir, cgroup,
+mount or process is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+
+from pyruntime import capabilities
+from pyruntime.cgroups.hierarchy import hierarchies
+from pyruntime.cgroups.manager import Manager
+from pyruntime.errors import ConfigError, PyruntimeError
+from pyruntime.hooks import run_hooks
+from pyruntime.log import rfc3339
+from pyruntime.namespaces import open_ns_path
+from pyruntime.process.plan import InitPlan
+from pyruntime.process.spawn import Spawned, spawn
+from pyruntime.spec.load import load
+from pyruntime.state.procfs import read_stat
+from pyruntime.state.store import Container
+
+
+class CreateOptions:
+    def __init__(self, root: str, cid: str, bundle: str, pid_file: str | None = None,
+                 console_socket: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
+                 tty_to_caller: bool = False) -> None:
+        self.root = root
+        self.cid = cid
+        self.bundle = bundle
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.no_pivot = no_pivot
+        self.preserve_fds = preserve_fds
+        self.tty_to_caller = tty_to_caller  # `run` in the foreground keeps the pty master itself
+
+
+def hook_state(c: Container, status: str, pid: int) -> str:
+    import json
+
+    return json.dumps({"ociVersion": c.data.get("ociVersion", ""), "id": c.id, "status": status,
+                       "pid": pid, "bundle": c.data.get("bundle", ""),
+                       "annotations": c.data.get("annotations") or {}})
+
+
+def create(o: CreateOptions) -> tuple[Container, Spawned]:
+    cfg = load(o.bundle)
+    proc = cfg.process
+    if proc is None:
+        raise ConfigError(f"{cfg.path}: process: required to create a container", field="process")
+    if proc.get("terminal") and not o.console_socket and not o.tty_to_caller:
+        raise ConfigError("cannot allocate tty if pyruntime will detach without setting console socket",
+                          field="process.terminal")
+    if o.console_socket and not proc.get("terminal"):
+        raise ConfigError("cannot use console socket if pyruntime will not detach or allocate tty",
+                          field="process.terminal")
+    caps = capabilities.masks(proc.get("capabilities"))
+    pid_file = os.path.abspath(o.pid_file) if o.pid_file else None
+    console_socket = os.path.abspath(o.console_socket) if o.console_socket else None
+    if not os.path.isdir(cfg.rootfs):
+        raise ConfigError(f"{cfg.path}: root.path: rootfs {cfg.rootfs} is not a directory",
+                          field="root.path", path=cfg.rootfs)
+    os.chdir(cfg.bundle)  # hooks run here, as with runc
+
+    c = Container.create(o.root, o.cid)
+    mgr: Manager | None = None
+    ns_fds: list[tuple[str, int]] = []
+    try:
+        mgr = Manager.for_config(cfg.linux.get("cgroupsPath"), o.cid)
+        c.data = {
+            "ociVersion": cfg.data["ociVersion"], "id": o.cid, "pid": 0,
+            "bundle": cfg.bundle, "rootfs": cfg.rootfs, "owner": _owner(),
+            "annotations": cfg.annotations, "cgroup": mgr.to_state(),
+        }
+        c.save_config(cfg.raw)
+        c.save()  # before the cgroups exist: a killed create can still be cleaned up
+        mgr.create()
+        c.data["cgroup"] = mgr.to_state()
+        c.save()
+        mgr.apply(cfg.linux.get("resources"))
+        os.mkfifo(c.fifo, 0o622)
+        os.chmod(c.fifo, 0o622)
+        fifo_fd = os.open(c.fifo, os.O_PATH | os.O_CLOEXEC)
+        for i, ns in enumerate(cfg.namespaces):
+            if ns.get("path"):
+                ns_fds.append((ns["type"], open_ns_path(ns["type"], ns["path"], i)))
+        plan = InitPlan(o.cid, cfg, mgr, hierarchies(), fifo_fd, ns_fds, caps, console_socket,
+                        bool(proc.get("terminal")) and not console_socket, o.no_pivot, o.preserve_fds)
+        plan.close_in_child.append(c.lock_fd)
+
+        def on_pid(pid: int) -> None:
+            st = read_stat(pid)
+            c.data["pid"] = pid
+            c.data["start_time"] = st[1] if st else -1
+            c.save()
+            _set_rlimits(pid, proc.get("rlimits") or [])
+
+        def prestart(pid: int) -> None:
+            state = hook_state(c, "creating", pid)
+            run_hooks("prestart", cfg.hooks.get("prestart") or [], state, cfg.bundle)
+            run_hooks("createRuntime", cfg.hooks.get("createRuntime") or [], state, cfg.bundle)
+
+        spawned = spawn(plan, on_pid, prestart)
+        os.close(fifo_fd)
+        c.data["created"] = rfc3339(nanos=True)
+        c.save()
+        if pid_file:
+            _write_pid_file(pid_file, spawned.pid)
+    except BaseException:
+        for _, fd in ns_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if mgr is not None:
+            try:
+                mgr.destroy()
+            except PyruntimeError:
+                pass
+        c.destroy()
+        raise
+    return c, spawned
+
+
+RLIMITS = {
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
+    "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
+    "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
+
+
+def _set_rlimits(pid: int, rlimits: list[dict[str, int | str]]) -> None:
+    """From outside the container's user namespace, as runc does, so that
+    limits above the container's own can still be set."""
+    if not rlimits:
+        return
+    import resource
+
+    for i, rl in enumerate(rlimits):
+        kind = RLIMITS.get(str(rl.get("type")))
+        field = f"process.rlimits[{i}]"
+        if kind is None:
+            raise ConfigError(f"{field}.type: unknown rlimit {rl.get('type')!r}", field=field)
+        try:
+            resource.prlimit(pid, kind, (int(rl["soft"]), int(rl["hard"])))
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{field}: setting {rl['type']} to soft={rl['soft']} hard={rl['hard']}: {e}",
+                              field=field) from None
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def _owner() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())

@@ -1,0 +1,87 @@
+"""kill and delete: signalling the container and undoing create."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from pyruntime.cgroups.manager import Manager
+from pyruntime.errors import PyruntimeError, StateError
+from pyruntime.state.store import Container
+
+SIGNALS = {name: int(getattr(signal, name)) for name in dir(signal)
+           if name.startswith("SIG") and not name.startswith("SIG_") and isinstance(getattr(signal, name), int)}
+
+
+def parse_signal(s: str) -> int:
+    """A number, `TERM` or `SIGTERM` (runc's rules)."""
+    if s.isdigit():
+        n = int(s)
+        if n <= 0 or n > 64:
+            raise PyruntimeError(f"invalid signal number {s}")
+        return n
+    name = s.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    if name not in SIGNALS:
+        raise PyruntimeError(f"unknown signal {s!r}")
+    return SIGNALS[name]
+
+
+def kill(c: Container, sig: int, all_procs: bool) -> None:
+    status = c.status()
+    if status not in ("created", "running", "paused"):
+        raise StateError("container not running")
+    mgr = Manager.from_state(c.data.get("cgroup"))
+    if all_procs:
+        mgr.signal_all(sig)
+        return
+    os.kill(c.pid, sig)
+    if status == "paused" and sig == signal.SIGKILL:
+        mgr.freeze(False)  # a frozen process cannot die
+
+
+def destroy(c: Container) -> None:
+    """Undo create: kill every process, remove the cgroup and the state dir,
+    then run poststop hooks."""
+    mgr = Manager.from_state(c.data.get("cgroup"))
+    if c.init_alive():
+        try:
+            os.kill(c.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    mgr.destroy()
+    _wait_gone(c)
+    cfg = None
+    try:
+        cfg = c.config()
+    except (OSError, ValueError):
+        pass
+    c.destroy()
+    poststop = ((cfg or {}).get("hooks") or {}).get("poststop") or []
+    if poststop:
+        from pyruntime.hooks import run_hooks
+        from pyruntime.lifecycle.create import hook_state
+        from pyruntime.log import log
+
+        try:
+            run_hooks("poststop", poststop, hook_state(c, "stopped", 0), c.data.get("bundle"))
+        except Exception as e:
+            log.warning(str(e))
+
+
+def _wait_gone(c: Container) -> None:
+    for _ in range(2000):
+        if not c.init_alive():
+            return
+        time.sleep(0.001)
+
+
+def delete(c: Container, force: bool) -> None:
+    status = c.status()
+    if status in ("running", "paused") and not force:
+        raise StateError(f"cannot delete container {c.id} that is not stopped: {status}")
+    if status == "creating" and not force:
+        raise StateError(f"cannot delete container {c.id} that is being created (use --force)")
+    destroy(c)

@@ -1,0 +1,113 @@
+"""run: create + start in one process that stays the container's parent
+(a child subreaper, so the init is re-parented to it when the intermediate
+exits), forwards signals, proxies the terminal, and returns the exit code."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from pyruntime import syscalls as sc
+from pyruntime.lifecycle.create import CreateOptions, create
+from pyruntime.lifecycle.destroy import destroy
+from pyruntime.lifecycle.start import start
+from pyruntime.state.store import Container
+
+FORWARDED = [s for s in signal.Signals if s not in (signal.SIGCHLD, signal.SIGKILL, signal.SIGSTOP)]
+
+
+def run(o: CreateOptions, detach: bool, keep: bool) -> int:
+    if not detach:
+        sc.sys().prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        o.tty_to_caller = True
+    c, spawned = create(o)
+    try:
+        start(c)
+    except BaseException:
+        destroy(c)
+        raise
+    if detach:
+        return 0
+    c.unlock()  # kill/state/delete from elsewhere must not wait for us
+    code = wait_for(c.pid, spawned.console_master)
+    if not keep:
+        c2 = Container.load(o.root, o.cid, lock=True)
+        destroy(c2)
+    return code
+
+
+def wait_for(pid: int, master: int) -> int:
+    """Reap children until the init exits; its exit code (128+N for signal N)."""
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for s in FORWARDED:
+        try:
+            signal.signal(s, forward)
+        except (OSError, ValueError, RuntimeError):
+            pass
+    if master >= 0:
+        _proxy_tty(master, pid)
+    while True:
+        try:
+            wpid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 255
+        if wpid == pid:
+            code = os.waitstatus_to_exitcode(status)
+            return 128 - code if code < 0 else code
+
+
+def _proxy_tty(master: int, pid: int) -> None:
+    """Copy our stdin to the pty and the pty to our stdout until the
+    container closes its side."""
+    import select
+    import termios
+    import tty
+
+    saved = None
+    if os.isatty(0):
+        saved = termios.tcgetattr(0)
+        tty.setraw(0)
+        _copy_winsize(0, master)
+        signal.signal(signal.SIGWINCH, lambda *_: _copy_winsize(0, master))
+    fds = [0, master]
+    try:
+        while True:
+            try:
+                ready, _, _ = select.select(fds, [], [])
+            except InterruptedError:
+                continue
+            if master in ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    break
+                os.write(1, data)
+            if 0 in ready:
+                data = os.read(0, 65536)
+                if not data:
+                    fds = [master]
+                    os.write(master, b"\x04")  # EOF for the canonical-mode reader
+                else:
+                    os.write(master, data)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+        os.close(master)
+
+
+def _copy_winsize(src: int, dst: int) -> None:
+    import fcntl
+    import termios
+
+    try:
+        fcntl.ioctl(dst, termios.TIOCSWINSZ, fcntl.ioctl(src, termios.TIOCGWINSZ, b"\0" * 8))
+    except OSError:
+        pass

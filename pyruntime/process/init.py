@@ -1,0 +1,168 @@
+"""P3, the container's init (PID 1 in a new pid namespace): builds the
+container from inside its namespaces, blocks on the exec fifo until
+`start`, then execs the user's process.
+
+It is a fork of `create`, not a re-executed program: all modules are already
+imported, because after pivot_root the host's site-packages are out of view.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+
+from pyruntime import capabilities, console
+from pyruntime import syscalls as sc
+from pyruntime.errors import PyruntimeError, from_oserror
+from pyruntime.hooks import run_hooks
+from pyruntime.process import user
+from pyruntime.rootfs import devices, mounts, pivot
+from pyruntime.rootfs.securejoin import secure_join
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+    from pyruntime.process.plan import InitPlan
+    from pyruntime.process.sync import Channel
+
+
+def init_main(plan: InitPlan, chan: Channel) -> NoReturn:
+    """Never returns: execs the user's process or exits with status 1 after
+    reporting the error to `create`."""
+    try:
+        sc.set_name("pyrt:[2:INIT]")
+        _setup_and_exec(plan, chan)
+    except PyruntimeError as e:
+        _report(chan, e)
+    except OSError as e:
+        _report(chan, from_oserror(e, "container init"))
+    except BaseException as e:  # noqa: B036 - any failure must reach the parent, then exit
+        _report(chan, PyruntimeError(f"internal error in container init: {type(e).__name__}: {e}"))
+    os._exit(1)
+
+
+def _report(chan: Channel, err: PyruntimeError) -> None:
+    try:
+        chan.send({"t": "error", "error": err.to_wire()})
+    except OSError:
+        # The parent is gone (after "ready" the user's stderr is ours).
+        os.write(2, f"pyruntime init: {err.msg}\n".encode())
+
+
+def _state_json(plan: InitPlan, status: str) -> str:
+    import json
+
+    return json.dumps({"ociVersion": plan.cfg.data.get("ociVersion"), "id": plan.cid,
+                       "status": status, "pid": os.getpid(), "bundle": plan.cfg.bundle,
+                       "annotations": plan.cfg.annotations})
+
+
+def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
+    cfg = plan.cfg
+    proc: dict[str, Any] = cfg.process or {}
+    linux = cfg.linux
+    rootfs = plan.rootfs
+    os.setsid()
+    if "mount" not in plan.new_ns:
+        raise PyruntimeError("linux.namespaces: a new mount namespace is required", field="linux.namespaces")
+
+    # -- filesystem, still seeing the host's tree -------------------------------------
+    mounts.prepare_root(rootfs, linux.get("rootfsPropagation"))
+    ctx = mounts.MountContext(rootfs, cfg.bundle, plan.cgroup.paths, plan.cgroup_mounts, plan.new_ns)
+    setup_dev = mounts.mount_all(ctx, cfg.data.get("mounts") or [])
+    if setup_dev:
+        devices.create_default_devices(rootfs, plan.userns)
+    devices.create_config_devices(rootfs, linux.get("devices") or [], plan.userns)
+    if setup_dev:
+        devices.create_symlinks(rootfs)
+    cwd = proc.get("cwd") or "/"
+    try:
+        os.makedirs(secure_join(rootfs, cwd), exist_ok=True)
+    except OSError as e:
+        raise PyruntimeError(f"process.cwd: cannot use {cwd!r}: {os.strerror(e.errno or 0)}",
+                             field="process.cwd", path=cwd) from None
+
+    slave = -1
+    if proc.get("terminal"):
+        master, slave, name = console.open_pty(rootfs)
+        console.set_size(master, proc.get("consoleSize"))
+        console.mount_console(rootfs, name)
+        if plan.console_socket:
+            console.send_master(plan.console_socket, master, name)
+        else:
+            chan.send({"t": "console"}, [master])
+        os.close(master)
+
+    hooks = cfg.hooks
+    if hooks.get("prestart") or hooks.get("createRuntime"):
+        chan.send({"t": "hooks"})
+        msg, _ = chan.recv()
+        if msg is None:
+            os._exit(1)
+        if msg.get("t") != "ok":
+            return
+    if hooks.get("createContainer"):
+        run_hooks("createContainer", hooks["createContainer"], _state_json(plan, "creating"), cfg.bundle)
+
+    # -- switch to the rootfs ----------------------------------------------------------------
+    if plan.no_pivot:
+        pivot.move_root(rootfs)
+    else:
+        pivot.pivot_root(rootfs)
+    for p in linux.get("maskedPaths") or []:
+        pivot.mask_path(p)
+    for p in linux.get("readonlyPaths") or []:
+        pivot.readonly_path(p)
+    if (cfg.data.get("root") or {}).get("readonly"):
+        pivot.readonly_root()
+    if cfg.data.get("hostname"):
+        socket.sethostname(cfg.data["hostname"])
+    if cfg.data.get("domainname"):
+        sc.sys().setdomainname(cfg.data["domainname"])
+
+    # -- the process's identity --------------------------------------------------------------
+    os.chdir(cwd)
+    capabilities.drop_bounding(plan.caps["bounding"])
+    u = proc.get("user") or {}
+    user.switch_user(u)
+    capabilities.apply(plan.caps)
+    if proc.get("noNewPrivileges"):
+        sc.sys().prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    env = user.env_dict(proc.get("env") or [])
+    if "HOME" not in env:
+        env["HOME"] = user.home_for(int(u.get("uid", 0)))
+    args = proc["args"]
+    exe = user.look_path(args[0], env)
+
+    # -- created: wait for `start` -----------------------------------------------------------
+    chan.send({"t": "ready"})
+    chan.close()
+    try:
+        fifo = os.open(f"/proc/self/fd/{plan.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise PyruntimeError(f"opening the exec fifo through /proc/self/fd: {os.strerror(e.errno or 0)} "
+                             "(does the container mount /proc?)") from None
+    os.write(fifo, b"0")
+    os.close(fifo)
+    os.close(plan.fifo_fd)
+    if hooks.get("startContainer"):
+        run_hooks("startContainer", hooks["startContainer"], _state_json(plan, "created"), None)
+
+    if slave >= 0:
+        console.make_controlling(slave)
+    keep = 3 + plan.preserve_fds
+    for fd in range(3, keep):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass
+    os.closerange(keep, 1 << 20)
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores these; exec keeps ignored
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        os.execve(exe, args, env)
+    except OSError as e:
+        os.write(2, f"pyruntime: exec {exe}: {os.strerror(e.errno or 0)}\n".encode())
+        os._exit(127)

@@ -1,0 +1,81 @@
+"""P2, the intermediate: joins the cgroup, enters or creates the
+namespaces, and forks the init so that the init is born inside the new pid
+(and time) namespace, whose first process becomes PID 1. Then it reports
+the init's host PID and exits; the init is re-parented to the caller's
+subreaper."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from pyruntime import namespaces
+from pyruntime import syscalls as sc
+from pyruntime.errors import PyruntimeError, from_oserror
+from pyruntime.process.init import init_main
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+    from pyruntime.process.plan import InitPlan
+    from pyruntime.process.sync import Channel
+
+
+def intermediate_main(plan: InitPlan, chan: Channel) -> NoReturn:
+    try:
+        _run(plan, chan)
+        os._exit(0)
+    except PyruntimeError as e:
+        err = e
+    except OSError as e:
+        err = from_oserror(e, "container setup")
+    except BaseException as e:  # noqa: B036 - report, then exit: never return into the CLI
+        err = PyruntimeError(f"internal error in container setup: {type(e).__name__}: {e}")
+    try:
+        chan.send({"t": "error", "error": err.to_wire()})
+    finally:
+        os._exit(1)
+
+
+def _run(plan: InitPlan, chan: Channel) -> None:
+    sys_ = sc.sys()
+    sc.set_name("pyrt:[1:INTER]")
+    sys_.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
+    plan.cgroup.join_self()
+    linux = plan.cfg.linux
+    if "time" in plan.new_ns:
+        sys_.unshare(sc.CLONE_NEWTIME)
+        namespaces.write_time_offsets(linux.get("timeOffsets") or {})
+    # From here on /proc/<pid>/exe of this process (the host's interpreter)
+    # must not be reachable from the container (CVE-2019-5736 class).
+    sys_.prctl(sc.PR_SET_DUMPABLE, 0)
+    for ns_type, fd in sorted(plan.ns_fds, key=lambda t: t[0] != "user"):
+        try:
+            sys_.setns(fd, namespaces.FLAGS[ns_type])
+        except OSError as e:
+            raise PyruntimeError(f"joining the {ns_type} namespace: {os.strerror(e.errno or 0)}",
+                                 field="linux.namespaces") from None
+        os.close(fd)
+        if ns_type == "user":
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+    if "user" in plan.new_ns:
+        sys_.unshare(sc.CLONE_NEWUSER)
+        chan.send({"t": "userns"})
+        msg, _ = chan.recv()
+        if msg is None or msg.get("t") != "ok":
+            os._exit(1)
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    flags = 0
+    for t in plan.new_ns - {"user", "time"}:
+        flags |= namespaces.FLAGS[t]
+    if flags:
+        sys_.unshare(flags)
+    if "network" in plan.new_ns:
+        namespaces.loopback_up()
+    pid = os.fork()
+    if pid == 0:
+        init_main(plan, chan)
+    chan.send({"t": "pid", "pid": pid})

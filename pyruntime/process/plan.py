@@ -1,0 +1,35 @@
+"""Everything the container's processes need, prepared by `create` (P1)
+before it forks, so that the children never import or look up anything from
+the host after they have changed namespaces."""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyruntime.cgroups.manager import Manager
+    from pyruntime.spec.load import Config
+
+
+class InitPlan:
+    def __init__(self, cid: str, cfg: Config, cgroup: Manager, cgroup_mounts: dict[str, str],
+                 fifo_fd: int, ns_fds: list[tuple[str, int]], caps: dict[str, int],
+                 console_socket: str | None, console_to_parent: bool, no_pivot: bool,
+                 preserve_fds: int) -> None:
+        self.cid = cid
+        self.cfg = cfg
+        self.rootfs = cfg.rootfs
+        self.cgroup = cgroup
+        self.cgroup_mounts = cgroup_mounts
+        self.fifo_fd = fifo_fd
+        self.ns_fds = ns_fds              # namespaces to join: (type, open fd)
+        self.new_ns = {n["type"] for n in cfg.namespaces if not n.get("path")}
+        self.caps = caps
+        self.console_socket = console_socket
+        self.console_to_parent = console_to_parent  # `run` in the foreground with a terminal
+        self.no_pivot = no_pivot
+        self.preserve_fds = preserve_fds
+        self.close_in_child: list[int] = []  # e.g. the state dir's lock: not for the container
+
+    @property
+    def userns(self) -> bool:
+        return "user" in self.new_ns or any(t == "user" for t, _ in self.ns_fds)

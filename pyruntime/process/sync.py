@@ -1,0 +1,67 @@
+"""The sync channel between `create` (P1) and its children.
+
+A SOCK_SEQPACKET socketpair: one JSON object per message (boundaries are
+kept), file descriptors ride along with SCM_RIGHTS. The conversation, in
+order (→ is child to parent):
+
+| step | from         | message                 | the other side does                        |
+|------|--------------|-------------------------|--------------------------------------------|
+| 1    | intermediate | → {"t":"userns"}        | P1 writes uid_map/gid_map, answers ok      |
+| 2    | intermediate | → {"t":"pid","pid":N}   | P1 records the init, sets rlimits (prlimit) |
+| 3    | init         | → {"t":"hooks"}         | P1 runs prestart + createRuntime, answers ok |
+| 4    | init         | → {"t":"console"} + fd  | (run without console socket) P1 keeps master |
+| 5    | init         | → {"t":"ready"}         | P1 saves state + pid file, exits (create)   |
+| any  | either child | → {"t":"error",...}     | P1 re-raises it, destroys what was made     |
+
+Step 1 only with a new user namespace, 3 only when such hooks exist, 4 only
+for a terminal without --console-socket. EOF before "ready" means a child
+died: P1 reports it. When P1 dies the init reads EOF and exits.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import socket
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+MAX_MSG = 65536
+
+
+class Channel:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    @staticmethod
+    def pair() -> tuple[Channel, Channel]:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        return Channel(a), Channel(b)
+
+    def send(self, msg: dict[str, Any], fds: list[int] | None = None) -> None:
+        data = json.dumps(msg).encode()
+        if fds:
+            anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+            self.sock.sendmsg([data], anc)
+        else:
+            self.sock.send(data)
+
+    def recv(self) -> tuple[dict[str, Any] | None, list[int]]:
+        """The next message and any fds; (None, []) at EOF."""
+        fds = array.array("i")
+        data, anc, _flags, _addr = self.sock.recvmsg(MAX_MSG, socket.CMSG_SPACE(4 * fds.itemsize))
+        for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+        if not data:
+            return None, list(fds)
+        msg: dict[str, Any] = json.loads(data)
+        return msg, list(fds)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()

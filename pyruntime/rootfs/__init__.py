@@ -1,0 +1,1 @@
+"""Building the container's filesystem view inside its mount namespace."""

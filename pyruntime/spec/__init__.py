@@ -1,0 +1,1 @@
+"""config.json: loading, the checks this runtime makes, and the default spec."""

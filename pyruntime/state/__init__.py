@@ -1,0 +1,1 @@
+"""Per-container state on disk under --root: one directory per container."""
