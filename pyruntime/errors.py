@@ -43,7 +43,7 @@ class ContainerNotFound(PyruntimeError):
 
 class ContainerExists(PyruntimeError):
     def __init__(self, cid: str) -> None:
-        super().__init__(f"container with id exists: {cid}")
+        super().__init__(f"container with given ID already exists: {cid}")
 
 
 class InvalidId(PyruntimeError):

@@ -65,6 +65,13 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
     linux = cfg.linux
     rootfs = plan.rootfs
     os.setsid()
+    if proc.get("terminal"):
+        # The caller's stdio is not the container's: the pty will be. Holding
+        # it would keep the caller's pipes open until the container exits.
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
     if "mount" not in plan.new_ns:
         raise PyruntimeError("linux.namespaces: a new mount namespace is required", field="linux.namespaces")
 

@@ -13,7 +13,7 @@ MAX_ID_LEN = 255  # NAME_MAX: the id is a directory name under --root
 
 def check_id(cid: str) -> str:
     if not cid:
-        raise InvalidId("invalid container ID format: the id is empty")
+        raise InvalidId("container id cannot be empty")
     if len(cid) > MAX_ID_LEN:
         raise InvalidId(f"invalid container ID format: longer than {MAX_ID_LEN} characters")
     if cid in (".", "..") or not _ID.match(cid):
