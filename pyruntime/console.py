@@ -7,7 +7,7 @@ from __future__ import annotations
 import array
 import fcntl
 import os
-import socket
+import _socket
 import struct
 import termios
 
@@ -43,9 +43,12 @@ def mount_console(rootfs: str, slave_path: str) -> None:
 
 
 def send_master(socket_path: str, master: int, name: str) -> None:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
         s.connect(socket_path)
-        s.sendmsg([name.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [master]).tobytes())])
+        s.sendmsg([name.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [master]).tobytes())])
+    finally:
+        s.close()
 
 
 def make_controlling(slave: int) -> None:

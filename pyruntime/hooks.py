@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import select
-import signal
+import _signal as signal  # not `signal`: it imports enum (~3 ms)
 import time
 
 from pyruntime.errors import PyruntimeError

@@ -42,9 +42,9 @@ class Logger:
 
     def line(self, level: str, msg: str) -> str:
         if self.fmt == "json":
-            import json
+            from pyruntime import jsonfast
 
-            return json.dumps({"level": level, "msg": msg, "time": rfc3339()})
+            return jsonfast.dumps({"level": level, "msg": msg, "time": rfc3339()})
         return f"time={_quote(rfc3339())} level={level} msg={_quote(msg)}"
 
     def log(self, level: str, msg: str) -> None:

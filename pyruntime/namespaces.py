@@ -8,7 +8,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import socket
+import _socket
 import struct
 
 from pyruntime import syscalls as sc
@@ -94,7 +94,10 @@ IFF_UP = 0x1
 
 def loopback_up() -> None:
     """A new network namespace has `lo` down; runc brings it up."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
         ifr = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, ifr))[1]
         fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+    finally:
+        s.close()

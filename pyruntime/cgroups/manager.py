@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
+import _signal as signal  # not `signal`: it imports enum (~3 ms)
 import time
 
 from pyruntime.cgroups.devices import DEFAULT_ALLOWED, v1_writes
@@ -55,13 +55,23 @@ class Manager:
         return cls(dict(d.get("paths") or {}), list(d.get("created") or []))
 
     @classmethod
-    def for_config(cls, cgroups_path: str | None, cid: str) -> Manager:
+    def for_config(cls, cgroups_path: str | None, cid: str, mounts: dict[str, str] | None = None,
+                   *, with_unified: bool = True) -> Manager:
+        """mounts: hierarchies(). with_unified=False leaves out the cgroup2
+        hierarchy of a hybrid host: joining it costs an RCU grace period
+        (~12 ms) and this version sets no limit there (hugetlb, `unified`)."""
         if cgroups_path and ":" in cgroups_path:
             raise PyruntimeError(
                 f"cgroupsPath {cgroups_path!r} is in systemd form (slice:prefix:name); "
                 "run with --systemd-cgroup, which this version does not support yet")
         rel = cgroups_path or cid
-        mounts = hierarchies()
+        if ".." in rel.split("/"):
+            raise PyruntimeError(f"linux.cgroupsPath: {cgroups_path!r} must not contain '..'",
+                                 field="linux.cgroupsPath")
+        if mounts is None:
+            mounts = hierarchies()
+        if not with_unified and len(mounts) > 1:
+            mounts = {k: v for k, v in mounts.items() if k != UNIFIED}
         own = own_cgroups() if not rel.startswith("/") else {}
         paths: dict[str, str] = {}
         for ctrl, mnt in mounts.items():
@@ -69,8 +79,6 @@ class Manager:
                 sub = os.path.normpath(rel)
             else:
                 sub = os.path.normpath(os.path.join(own.get(ctrl, "/"), rel))
-            if sub.startswith("/..") or "/../" in sub:
-                raise PyruntimeError(f"cgroupsPath {cgroups_path!r} leaves the cgroup hierarchy")
             paths[ctrl] = mnt + sub
         return cls(paths)
 
@@ -137,9 +145,14 @@ class Manager:
                                  field=field, path=f"{path}/{fname}", errno=e.errno) from None
 
     def join_self(self) -> None:
-        """Move the calling process into every hierarchy's cgroup."""
-        for path in self.paths.values():
-            _write(os.path.join(path, "cgroup.procs"), "0")
+        """Move the calling (single-threaded) process into every hierarchy's cgroup.
+
+        On v1 it writes "0" to `tasks`: moving only the calling thread skips
+        the global threadgroup rwsem whose first write lock waits an RCU grace
+        period (~10 ms); cgroup.procs would take it. cgroup2 has no `tasks`
+        (outside threaded subtrees), so joining it pays that wait."""
+        for ctrl, path in self.paths.items():
+            _write(os.path.join(path, "cgroup.procs" if ctrl == UNIFIED else "tasks"), "0")
 
     # -- processes ---------------------------------------------------------------
     def _procs_path(self) -> str | None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 from pyruntime.cli.common import parse_with_id
 from pyruntime.cli.flags import Flag
@@ -25,6 +24,8 @@ def main(g: Globals, argv: list[str]) -> int:
     except ContainerNotFound:
         if force:
             # A directory without state (an aborted create) is still removed.
+            import shutil
+
             shutil.rmtree(os.path.join(g.root, cid), ignore_errors=True)
             return 0
         raise

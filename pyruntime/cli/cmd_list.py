@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-import json
 import sys
 
+from pyruntime import jsonfast
 from pyruntime.cli.flags import Flag, parse
 
 TYPE_CHECKING = False
@@ -39,7 +39,7 @@ def main(g: Globals, argv: list[str]) -> int:
     if p.get("quiet"):
         sys.stdout.write("".join(s["id"] + "\n" for s in states))
     elif p.get("format") == "json":
-        sys.stdout.write(json.dumps(states) + "\n")
+        sys.stdout.write(jsonfast.dumps(states) + "\n")
     elif p.get("format") == "table":
         rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
         rows += [[s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"]] for s in states]

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-import json
 import sys
 
+from pyruntime import jsonfast
 from pyruntime.cli.common import parse_with_id
 from pyruntime.state.store import Container
 
@@ -18,5 +18,5 @@ def main(g: Globals, argv: list[str]) -> int:
         from pyruntime.errors import ContainerNotFound
 
         raise ContainerNotFound(cid)
-    sys.stdout.write(json.dumps(c.oci_state(), indent=2) + "\n")
+    sys.stdout.write(jsonfast.dumps(c.oci_state(), indent=2) + "\n")
     return 0

@@ -47,6 +47,14 @@ _TRUE = {"1", "t", "T", "true", "TRUE", "True"}
 _FALSE = {"0", "f", "F", "false", "FALSE", "False"}
 
 
+def _go_int(s: str) -> int:
+    """Go's strconv.ParseInt(s, 0, 64): like int(s, 0), but a leading 0 means octal."""
+    digits = s.lstrip("+-")
+    if len(digits) > 1 and digits[0] == "0" and digits[1:].isdigit():
+        return int(s[: len(s) - len(digits)] + "0o" + digits[1:], 0)
+    return int(s, 0)
+
+
 def parse(argv: list[str], flags: list[Flag], *, stop_at_positional: bool = False) -> Parsed:
     table: dict[str, Flag] = {}
     for f in flags:
@@ -93,7 +101,7 @@ def parse(argv: list[str], flags: list[Flag], *, stop_at_positional: bool = Fals
             i += 1
         if f.kind == "int":
             try:
-                out.values[f.name] = int(value, 0)
+                out.values[f.name] = _go_int(value)
             except ValueError:
                 raise UsageError(f'invalid value "{value}" for flag -{name}') from None
         elif f.kind == "list":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import pwd
 
-from pyruntime import capabilities
+from pyruntime import capabilities, jsonfast
 from pyruntime.cgroups.hierarchy import hierarchies
 from pyruntime.cgroups.manager import Manager
 from pyruntime.errors import ConfigError, PyruntimeError
@@ -39,9 +39,7 @@ class CreateOptions:
 
 
 def hook_state(c: Container, status: str, pid: int) -> str:
-    import json
-
-    return json.dumps({"ociVersion": c.data.get("ociVersion", ""), "id": c.id, "status": status,
+    return jsonfast.dumps({"ociVersion": c.data.get("ociVersion", ""), "id": c.id, "status": status,
                        "pid": pid, "bundle": c.data.get("bundle", ""),
                        "annotations": c.data.get("annotations") or {}})
 
@@ -69,7 +67,9 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
     mgr: Manager | None = None
     ns_fds: list[tuple[str, int]] = []
     try:
-        mgr = Manager.for_config(cfg.linux.get("cgroupsPath"), o.cid)
+        cgroup_mounts = hierarchies()
+        mgr = Manager.for_config(cfg.linux.get("cgroupsPath"), o.cid, cgroup_mounts,
+                                 with_unified=cfg.new_ns("cgroup"))
         c.data = {
             "ociVersion": cfg.data["ociVersion"], "id": o.cid, "pid": 0,
             "bundle": cfg.bundle, "rootfs": cfg.rootfs, "owner": _owner(),
@@ -87,7 +87,7 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
         for i, ns in enumerate(cfg.namespaces):
             if ns.get("path"):
                 ns_fds.append((ns["type"], open_ns_path(ns["type"], ns["path"], i)))
-        plan = InitPlan(o.cid, cfg, mgr, hierarchies(), fifo_fd, ns_fds, caps, console_socket,
+        plan = InitPlan(o.cid, cfg, mgr, cgroup_mounts, fifo_fd, ns_fds, caps, console_socket,
                         bool(proc.get("terminal")) and not console_socket, o.no_pivot, o.preserve_fds)
         plan.close_in_child.append(c.lock_fd)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # not `signal`: it imports enum (~3 ms)
 import time
 
 from pyruntime.cgroups.manager import Manager

@@ -9,10 +9,10 @@ imported, because after pivot_root the host's site-packages are out of view.
 from __future__ import annotations
 
 import os
-import signal
-import socket
+import _signal
+import _socket
 
-from pyruntime import capabilities, console
+from pyruntime import capabilities, jsonfast
 from pyruntime import syscalls as sc
 from pyruntime.errors import PyruntimeError, from_oserror
 from pyruntime.hooks import run_hooks
@@ -52,9 +52,7 @@ def _report(chan: Channel, err: PyruntimeError) -> None:
 
 
 def _state_json(plan: InitPlan, status: str) -> str:
-    import json
-
-    return json.dumps({"ociVersion": plan.cfg.data.get("ociVersion"), "id": plan.cid,
+    return jsonfast.dumps({"ociVersion": plan.cfg.data.get("ociVersion"), "id": plan.cid,
                        "status": status, "pid": os.getpid(), "bundle": plan.cfg.bundle,
                        "annotations": plan.cfg.annotations})
 
@@ -93,6 +91,9 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
 
     slave = -1
     if proc.get("terminal"):
+        # Imported here, still before pivot_root, only by containers with a terminal.
+        from pyruntime import console
+
         master, slave, name = console.open_pty(rootfs)
         console.set_size(master, proc.get("consoleSize"))
         console.mount_console(rootfs, name)
@@ -125,7 +126,7 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
     if (cfg.data.get("root") or {}).get("readonly"):
         pivot.readonly_root()
     if cfg.data.get("hostname"):
-        socket.sethostname(cfg.data["hostname"])
+        _socket.sethostname(cfg.data["hostname"])
     if cfg.data.get("domainname"):
         sc.sys().setdomainname(cfg.data["domainname"])
 
@@ -158,6 +159,8 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
         run_hooks("startContainer", hooks["startContainer"], _state_json(plan, "created"), None)
 
     if slave >= 0:
+        from pyruntime import console  # already loaded above
+
         console.make_controlling(slave)
     keep = 3 + plan.preserve_fds
     for fd in range(3, keep):
@@ -166,8 +169,8 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
         except OSError:
             pass
     os.closerange(keep, 1 << 20)
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores these; exec keeps ignored
-        signal.signal(sig, signal.SIG_DFL)
+    for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):  # Python ignores these; exec keeps ignored
+        _signal.signal(sig, _signal.SIG_DFL)
     try:
         os.execve(exe, args, env)
     except OSError as e:

@@ -7,7 +7,7 @@ subreaper."""
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # not `signal`: it imports enum (~3 ms)
 
 from pyruntime import namespaces
 from pyruntime import syscalls as sc

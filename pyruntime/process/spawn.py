@@ -5,7 +5,7 @@ once the init is blocked on the exec fifo."""
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # not `signal`: it imports enum (~3 ms)
 
 from pyruntime import namespaces
 from pyruntime.errors import PyruntimeError, from_wire

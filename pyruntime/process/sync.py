@@ -21,8 +21,9 @@ died: P1 reports it. When P1 dies the init reads EOF and exits.
 from __future__ import annotations
 
 import array
-import json
-import socket
+import _socket
+
+from pyruntime import jsonfast
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,18 +33,19 @@ MAX_MSG = 65536
 
 
 class Channel:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
 
     @staticmethod
     def pair() -> tuple[Channel, Channel]:
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        # _socket, not socket: the socket module imports enum (~3 ms).
+        a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         return Channel(a), Channel(b)
 
     def send(self, msg: dict[str, Any], fds: list[int] | None = None) -> None:
-        data = json.dumps(msg).encode()
+        data = jsonfast.dumps(msg).encode()
         if fds:
-            anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+            anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
             self.sock.sendmsg([data], anc)
         else:
             self.sock.send(data)
@@ -51,13 +53,13 @@ class Channel:
     def recv(self) -> tuple[dict[str, Any] | None, list[int]]:
         """The next message and any fds; (None, []) at EOF."""
         fds = array.array("i")
-        data, anc, _flags, _addr = self.sock.recvmsg(MAX_MSG, socket.CMSG_SPACE(4 * fds.itemsize))
+        data, anc, _flags, _addr = self.sock.recvmsg(MAX_MSG, _socket.CMSG_SPACE(4 * fds.itemsize))
         for level, kind, payload in anc:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                 fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
         if not data:
             return None, list(fds)
-        msg: dict[str, Any] = json.loads(data)
+        msg: dict[str, Any] = jsonfast.loads(data)
         return msg, list(fds)
 
     def close(self) -> None:

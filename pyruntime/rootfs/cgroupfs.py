@@ -31,8 +31,8 @@ def mount_cgroup_tree(target: str, flags: int, paths: dict[str, str], mounts: di
     done: dict[str, str] = {}
     for ctrl, mnt in sorted(mounts.items()):
         name = os.path.basename(mnt)
-        if mnt in done:
-            continue
+        if mnt in done or ctrl not in paths:
+            continue  # a hierarchy the container was not placed in
         done[mnt] = name
         sub = os.path.join(target, name)
         os.makedirs(sub, exist_ok=True)

@@ -86,18 +86,23 @@ def create_config_devices(rootfs: str, devices: list[dict[str, Any]], userns: bo
                    userns, field)
 
 
+def _in_dev(rootfs: str, name: str) -> str:
+    """rootfs/dev/<name> with /dev resolved inside the rootfs but the last
+    component not followed: an existing symlink there is itself the entry."""
+    return os.path.join(secure_join(rootfs, "/dev"), name)
+
+
 def create_symlinks(rootfs: str) -> None:
     links = list(SYMLINKS)
     if os.path.exists("/proc/kcore"):
         links.append(("/proc/kcore", "/dev/core"))
     for src, dst in links:
-        target = secure_join(rootfs, dst)
         try:
-            os.symlink(src, target)
+            os.symlink(src, _in_dev(rootfs, os.path.basename(dst)))
         except FileExistsError:
             pass
     # /dev/ptmx must be the one of the container's own devpts instance.
-    ptmx = secure_join(rootfs, "/dev/ptmx")
+    ptmx = _in_dev(rootfs, "ptmx")
     try:
         os.unlink(ptmx)
     except FileNotFoundError:

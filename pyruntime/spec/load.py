@@ -8,9 +8,9 @@ runtime does not implement yet, so nothing is silently ignored.
 
 from __future__ import annotations
 
-import json
 import os
 
+from pyruntime import jsonfast
 from pyruntime.errors import ConfigError
 
 TYPE_CHECKING = False
@@ -95,7 +95,7 @@ def load(bundle: str) -> Config:
     except OSError as e:
         raise ConfigError(f"{path}: {os.strerror(e.errno or 0)}", path=path) from None
     try:
-        data = json.loads(raw)
+        data = jsonfast.loads(raw)
     except ValueError as e:
         raise ConfigError(f"{path}: invalid JSON: {e}", path=path) from None
     if not isinstance(data, dict):

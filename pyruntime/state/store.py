@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 
-from pyruntime import SPEC_VERSION
+from pyruntime import SPEC_VERSION, jsonfast
 from pyruntime.errors import ContainerExists, ContainerNotFound, PyruntimeError
 from pyruntime.state.ids import check_id
 from pyruntime.state.procfs import process_alive
@@ -64,7 +63,7 @@ class Container:
                 raise ContainerNotFound(cid) from None
         try:
             with open(os.path.join(c.dir, "state.json")) as f:
-                c.data = json.load(f)
+                c.data = jsonfast.loads(f.read())
         except FileNotFoundError:
             if not os.path.isdir(c.dir):
                 c.unlock()
@@ -118,7 +117,7 @@ class Container:
         self.data["version"] = FORMAT_VERSION
         tmp = os.path.join(self.dir, ".state.json.tmp")
         with open(tmp, "w") as f:
-            json.dump(self.data, f)
+            f.write(jsonfast.dumps(self.data))
         os.rename(tmp, os.path.join(self.dir, "state.json"))
 
     def save_config(self, raw: bytes) -> None:
@@ -127,7 +126,7 @@ class Container:
 
     def config(self) -> dict[str, Any]:
         with open(os.path.join(self.dir, "config.json"), "rb") as f:
-            cfg: dict[str, Any] = json.loads(f.read())
+            cfg: dict[str, Any] = jsonfast.loads(f.read())
         return cfg
 
     @property
