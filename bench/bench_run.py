@@ -24,10 +24,10 @@ import argparse
 import ctypes
 import json
 import os
-import signal
 import platform
 import select
 import shutil
+import signal
 import statistics
 import subprocess
 import sys

@@ -4,10 +4,10 @@ its slave made the process's stdio and controlling terminal."""
 
 from __future__ import annotations
 
+import _socket
 import array
 import fcntl
 import os
-import _socket
 import struct
 import termios
 

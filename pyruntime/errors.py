@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any

@@ -9,9 +9,9 @@ cannot be imported after pivot_root, when startContainer hooks run.
 
 from __future__ import annotations
 
+import _signal as signal  # not `signal`: it imports enum (~3 ms)
 import os
 import select
-import _signal as signal  # not `signal`: it imports enum (~3 ms)
 import time
 
 from pyruntime.errors import PyruntimeError

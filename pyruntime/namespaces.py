@@ -5,10 +5,10 @@ happen from outside (id maps) or right after creation (time offsets, lo up).
 
 from __future__ import annotations
 
+import _socket
 import errno
 import fcntl
 import os
-import _socket
 import struct
 
 from pyruntime import syscalls as sc

@@ -70,4 +70,9 @@ else
     .venv/bin/pip install '.[test]'
 fi
 
+# The unit tests import pyruntime from this source tree (pytest puts the repo
+# root first on sys.path), so the compiled cffi module is built here too.
+log "cffi: building pyruntime/syscalls/_native in place for the unit tests"
+.venv/bin/python -c 'from pyruntime.syscalls._build import ffibuilder; ffibuilder.compile(tmpdir=".")' >/dev/null
+
 log "setup done: $(.venv/bin/pyruntime --version 2>/dev/null | head -n1 || echo 'pyruntime --version failed')"

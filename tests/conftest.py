@@ -12,8 +12,9 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -55,7 +56,8 @@ class Runtime:
 
     def state(self, cid: str) -> dict[str, Any]:
         p = self("state", cid, check=True)
-        return json.loads(p.stdout)
+        state: dict[str, Any] = json.loads(p.stdout)
+        return state
 
     def cleanup(self) -> None:
         """delete --force every container under this root, then remove the root."""

@@ -13,9 +13,9 @@ oneself right after fork costs ~0.1 ms per hierarchy.
 
 from __future__ import annotations
 
+import _signal as signal  # not `signal`: it imports enum (~3 ms)
 import errno
 import os
-import _signal as signal  # not `signal`: it imports enum (~3 ms)
 import time
 
 from pyruntime.cgroups.devices import DEFAULT_ALLOWED, v1_writes

@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
+from pyruntime.errors import UsageError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-from pyruntime.errors import UsageError
 
 
 class Flag:
@@ -81,9 +81,10 @@ def parse(argv: list[str], flags: list[Flag], *, stop_at_positional: bool = Fals
         value: str | None = None
         if "=" in name:
             name, value = name.split("=", 1)
-        f = table.get(name)
-        if f is None:
+        found = table.get(name)
+        if found is None:
             raise UsageError(f"flag provided but not defined: -{name}")
+        f = found
         if f.kind == "bool":
             if value is None:
                 out.values[f.name] = True

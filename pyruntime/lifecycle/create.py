@@ -15,7 +15,7 @@ from pyruntime.cgroups.hierarchy import hierarchies
 from pyruntime.cgroups.manager import Manager
 from pyruntime.errors import ConfigError, PyruntimeError
 from pyruntime.hooks import run_hooks
-from pyruntime.log import rfc3339
+from pyruntime.log import log, rfc3339
 from pyruntime.namespaces import open_ns_path
 from pyruntime.process.plan import InitPlan
 from pyruntime.process.spawn import Spawned, spawn
@@ -27,7 +27,8 @@ from pyruntime.state.store import Container
 class CreateOptions:
     def __init__(self, root: str, cid: str, bundle: str, pid_file: str | None = None,
                  console_socket: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
-                 tty_to_caller: bool = False) -> None:
+                 tty_to_caller: bool = False, no_new_keyring: bool = False,
+                 systemd_cgroup: bool = False) -> None:
         self.root = root
         self.cid = cid
         self.bundle = bundle
@@ -36,6 +37,8 @@ class CreateOptions:
         self.no_pivot = no_pivot
         self.preserve_fds = preserve_fds
         self.tty_to_caller = tty_to_caller  # `run` in the foreground keeps the pty master itself
+        self.no_new_keyring = no_new_keyring
+        self.systemd_cgroup = systemd_cgroup
 
 
 def hook_state(c: Container, status: str, pid: int) -> str:
@@ -45,6 +48,9 @@ def hook_state(c: Container, status: str, pid: int) -> str:
 
 
 def create(o: CreateOptions) -> tuple[Container, Spawned]:
+    if o.systemd_cgroup:
+        raise PyruntimeError("--systemd-cgroup is not supported by this version of pyruntime "
+                             "(cgroupfs only)")
     cfg = load(o.bundle)
     proc = cfg.process
     if proc is None:
@@ -88,7 +94,8 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
             if ns.get("path"):
                 ns_fds.append((ns["type"], open_ns_path(ns["type"], ns["path"], i)))
         plan = InitPlan(o.cid, cfg, mgr, cgroup_mounts, fifo_fd, ns_fds, caps, console_socket,
-                        bool(proc.get("terminal")) and not console_socket, o.no_pivot, o.preserve_fds)
+                        bool(proc.get("terminal")) and not console_socket, o.no_pivot, o.preserve_fds,
+                        not o.no_new_keyring)
         plan.close_in_child.append(c.lock_fd)
 
         def on_pid(pid: int) -> None:
@@ -103,7 +110,9 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
             run_hooks("prestart", cfg.hooks.get("prestart") or [], state, cfg.bundle)
             run_hooks("createRuntime", cfg.hooks.get("createRuntime") or [], state, cfg.bundle)
 
+        log.debug(f"create {o.cid}: bundle {cfg.bundle}, cgroup {mgr.paths}")
         spawned = spawn(plan, on_pid, prestart)
+        log.debug(f"create {o.cid}: init pid {spawned.pid} waits on {c.fifo}")
         os.close(fifo_fd)
         c.data["created"] = rfc3339(nanos=True)
         c.save()

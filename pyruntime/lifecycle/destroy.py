@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import _signal as signal  # not `signal`: it imports enum (~3 ms)
+import os
 import time
 
 from pyruntime.cgroups.manager import Manager

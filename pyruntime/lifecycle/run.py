@@ -4,8 +4,8 @@ exits), forwards signals, proxies the terminal, and returns the exit code."""
 
 from __future__ import annotations
 
-import os
 import _signal as signal  # not `signal`: it imports enum (~3 ms)
+import os
 
 from pyruntime import syscalls as sc
 from pyruntime.lifecycle.create import CreateOptions, create

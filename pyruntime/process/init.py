@@ -8,9 +8,10 @@ imported, because after pivot_root the host's site-packages are out of view.
 
 from __future__ import annotations
 
-import os
 import _signal
 import _socket
+import errno
+import os
 
 from pyruntime import capabilities, jsonfast
 from pyruntime import syscalls as sc
@@ -72,6 +73,13 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
         os.close(null)
     if "mount" not in plan.new_ns:
         raise PyruntimeError("linux.namespaces: a new mount namespace is required", field="linux.namespaces")
+
+    if plan.new_keyring:
+        try:
+            sc.sys().join_session_keyring(f"_ses.{plan.cid}")
+        except OSError as e:
+            if e.errno != errno.ENOSYS:  # kernels without keyrings: runc goes on too
+                raise
 
     # -- filesystem, still seeing the host's tree -------------------------------------
     mounts.prepare_root(rootfs, linux.get("rootfsPropagation"))

@@ -6,8 +6,8 @@ subreaper."""
 
 from __future__ import annotations
 
-import os
 import _signal as signal  # not `signal`: it imports enum (~3 ms)
+import os
 
 from pyruntime import namespaces
 from pyruntime import syscalls as sc

@@ -14,7 +14,7 @@ class InitPlan:
     def __init__(self, cid: str, cfg: Config, cgroup: Manager, cgroup_mounts: dict[str, str],
                  fifo_fd: int, ns_fds: list[tuple[str, int]], caps: dict[str, int],
                  console_socket: str | None, console_to_parent: bool, no_pivot: bool,
-                 preserve_fds: int) -> None:
+                 preserve_fds: int, new_keyring: bool = True) -> None:
         self.cid = cid
         self.cfg = cfg
         self.rootfs = cfg.rootfs
@@ -28,6 +28,7 @@ class InitPlan:
         self.console_to_parent = console_to_parent  # `run` in the foreground with a terminal
         self.no_pivot = no_pivot
         self.preserve_fds = preserve_fds
+        self.new_keyring = new_keyring
         self.close_in_child: list[int] = []  # e.g. the state dir's lock: not for the container
 
     @property

@@ -4,8 +4,8 @@ once the init is blocked on the exec fifo."""
 
 from __future__ import annotations
 
-import os
 import _signal as signal  # not `signal`: it imports enum (~3 ms)
+import os
 
 from pyruntime import namespaces
 from pyruntime.errors import PyruntimeError, from_wire
@@ -14,7 +14,7 @@ from pyruntime.process.sync import Channel
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable
+    from collections.abc import Callable
 
     from pyruntime.process.plan import InitPlan
 

@@ -20,8 +20,8 @@ died: P1 reports it. When P1 dies the init reads EOF and exits.
 
 from __future__ import annotations
 
-import array
 import _socket
+import array
 
 from pyruntime import jsonfast
 

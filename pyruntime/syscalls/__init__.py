@@ -78,6 +78,7 @@ class Syscalls(Protocol):
     def capset(self, effective: int, permitted: int, inheritable: int) -> None: ...
     def capget(self, pid: int = 0) -> tuple[int, int, int]: ...
     def setdomainname(self, name: str) -> None: ...
+    def join_session_keyring(self, name: str) -> None: ...
 
 
 def _fail(call: str, path: str | None = None) -> OSError:
@@ -145,6 +146,10 @@ class NativeSyscalls:
         b = name.encode()
         if self._lib.pyrt_setdomainname(b, len(b)) != 0:
             raise _fail("setdomainname")
+
+    def join_session_keyring(self, name: str) -> None:
+        if self._lib.pyrt_join_session_keyring(name.encode()) < 0:
+            raise _fail("keyctl(JOIN_SESSION_KEYRING)")
 
 
 _current: Syscalls | None = None

@@ -23,6 +23,7 @@ ffibuilder.cdef(
                     uint32_t i0, uint32_t i1);
     int pyrt_capget(int pid, uint32_t out[6]);
     int pyrt_setdomainname(const char *name, size_t len);
+    long pyrt_join_session_keyring(const char *name);
     """
 )
 
@@ -72,6 +73,11 @@ ffibuilder.set_source(
         return r;
     }
     static int pyrt_setdomainname(const char *name, size_t len) { return setdomainname(name, len); }
+    /* keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a new session keyring, so
+       containers do not share the caller's keys. */
+    static long pyrt_join_session_keyring(const char *name) {
+        return syscall(SYS_keyctl, 1, name, 0, 0, 0);
+    }
     """,
 )
 
