@@ -8,6 +8,7 @@ import _signal as signal  # not `signal`: it imports enum (~3 ms)
 import os
 
 from pyruntime import namespaces
+from pyruntime import syscalls as sc
 from pyruntime.errors import PyruntimeError, from_wire
 from pyruntime.process.intermediate import intermediate_main
 from pyruntime.process.sync import Channel
@@ -28,6 +29,7 @@ class Spawned:
 def spawn(plan: InitPlan, on_pid: Callable[[int], None], run_hooks: Callable[[int], None]) -> Spawned:
     """on_pid(pid) records the init as soon as it exists (so a killed create
     can be cleaned up); run_hooks(pid) runs prestart + createRuntime."""
+    sc.sys()  # load the compiled module now: the children must not import anything
     parent, child = Channel.pair()
     inter = os.fork()
     if inter == 0:

@@ -1,0 +1,143 @@
+"""Behaviour pyruntime adds or decides for itself: the session keyring,
+flags it refuses clearly, --debug, and the hot path's imports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pyruntime
+from tests.conftest import Runtime
+from tests.integration.probes import create, must, run_nocapture
+
+MakeBundle = Callable[..., Path]
+
+
+def _keys_bundle(make_bundle: MakeBundle) -> Path:
+    def unmask(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["maskedPaths"] = [p for p in cfg["linux"]["maskedPaths"] if p != "/proc/keys"]
+    return make_bundle(["cat", "/proc/keys"], mutate=unmask)
+
+
+def test_new_session_keyring_per_container(rt: Runtime, cid: str, make_bundle: MakeBundle) -> None:
+    p = must(rt("run", "--bundle", str(_keys_bundle(make_bundle)), cid))
+    assert f"_ses.{cid}" in p.stdout
+
+
+def test_no_new_keyring_keeps_the_callers(rt: Runtime, cid: str, make_bundle: MakeBundle) -> None:
+    p = must(rt("run", "--no-new-keyring", "--bundle", str(_keys_bundle(make_bundle)), cid))
+    assert f"_ses.{cid}" not in p.stdout
+
+
+def _is_pyruntime(rt: Runtime) -> bool:
+    return "pyruntime" in rt.name
+
+
+def test_systemd_cgroup_is_refused_clearly(rt: Runtime, cid: str, make_bundle: MakeBundle) -> None:
+    if not _is_pyruntime(rt):
+        pytest.skip("pyruntime-specific: runc supports --systemd-cgroup")
+    bundle = make_bundle(["true"])
+    p = subprocess.run([rt.path, "--root", str(rt.root), "--systemd-cgroup", "run", "--bundle", str(bundle),
+                        cid], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1
+    assert "--systemd-cgroup is not supported" in p.stderr
+    assert not (rt.root / cid).exists()
+
+
+def test_debug_logs_the_init_pid(rt: Runtime, cid: str, make_bundle: MakeBundle, tmp_path: Path) -> None:
+    if not _is_pyruntime(rt):
+        pytest.skip("pyruntime-specific debug messages")
+    log = tmp_path / "log.json"
+    bundle = make_bundle(["true"])
+    p = subprocess.run([rt.path, "--root", str(rt.root), "--debug", "--log", str(log), "--log-format", "json",
+                        "run", "--bundle", str(bundle), cid], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {d["level"] for d in lines} == {"debug"}
+    assert any("init pid" in d["msg"] for d in lines)
+
+
+# Modules that must not load on the commands containerd runs all the time
+# (DESIGN.md §4): heavy libraries, and stdlib modules measured at 3-20 ms here.
+HOT_DENY = {"jsonschema", "pyroute2", "cgroupspy", "logging", "subprocess", "json", "re", "enum",
+            "dataclasses", "socket", "shutil", "typing", "argparse", "datetime"}
+
+_PROBE = """
+import sys
+sys.path[:0] = sys.argv[1].split(":")
+from pyruntime.cli import main
+rc = main(sys.argv[3:])
+with open(sys.argv[2], "w") as f:
+    f.write("\\n".join(sorted(sys.modules)))
+sys.exit(rc)
+"""
+
+
+def _modules_after(rt: Runtime, tmp_path: Path, *args: str) -> set[str]:
+    out = tmp_path / "modules.txt"
+    # Where the launcher looks (site-packages), and where this pyruntime is.
+    paths = f"{Path(pyruntime.__file__).parent.parent}:{sysconfig.get_paths()['purelib']}"
+    argv = [sys.executable, "-I", "-S", "-c", _PROBE, paths, str(out), "--root", str(rt.root), *args]
+    p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=(tmp_path / "stderr.txt").open("w"), timeout=30)
+    assert p.returncode == 0, (tmp_path / "stderr.txt").read_text()
+    return set(out.read_text().split())
+
+
+def test_hot_commands_import_nothing_heavy(rt: Runtime, cid: str, make_bundle: MakeBundle,
+                                           tmp_path: Path) -> None:
+    if not _is_pyruntime(rt):
+        pytest.skip("checks pyruntime's own imports")
+    bundle = make_bundle(["sleep", "30"])
+    seen: dict[str, set[str]] = {}
+    seen["create"] = _modules_after(rt, tmp_path, "create", "--bundle", str(bundle), cid)
+    seen["start"] = _modules_after(rt, tmp_path, "start", cid)
+    seen["state"] = _modules_after(rt, tmp_path, "state", cid)
+    seen["kill"] = _modules_after(rt, tmp_path, "kill", cid, "KILL")
+    seen["delete"] = _modules_after(rt, tmp_path, "delete", "--force", cid)
+    for cmd, mods in seen.items():
+        heavy = {m for m in mods if m.split(".")[0] in HOT_DENY}
+        assert not heavy, f"{cmd} imported {sorted(heavy)}"
+    assert not (rt.root / cid).exists()
+
+
+def test_launcher_runs_from_a_symlink(tmp_path: Path, runtime_path: str) -> None:
+    """dockerd and people link the runtime elsewhere: the launcher still finds its Python."""
+    if "pyruntime" not in Path(runtime_path).name:
+        pytest.skip("pyruntime's launcher")
+    link = tmp_path / "my-runtime"
+    link.symlink_to(os.path.realpath(runtime_path))
+    p = subprocess.run([str(link), "--version"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[0].startswith("pyruntime version ")
+
+
+def test_create_run_from_module(rt: Runtime, cid: str, make_bundle: MakeBundle) -> None:
+    """`python -m pyruntime` is the same CLI."""
+    if not _is_pyruntime(rt):
+        pytest.skip("pyruntime's module entry")
+    bundle = make_bundle(["sh", "-c", "echo from-module"])
+    p = subprocess.run([sys.executable, "-m", "pyruntime", "--root", str(rt.root), "run", "--bundle",
+                        str(bundle), cid], capture_output=True, text=True, timeout=30,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "from-module\n"
+
+
+def test_state_of_created_container_names_pid_file_pid(rt: Runtime, cid: str, make_bundle: MakeBundle,
+                                                       tmp_path: Path) -> None:
+    bundle = make_bundle(["sleep", "30"])
+    pid_file = tmp_path / "init.pid"
+    must(create(rt, bundle, cid, "--pid-file", str(pid_file)))
+    st = rt.state(cid)
+    assert st["status"] == "created"
+    assert st["pid"] == int(pid_file.read_text())
+    must(run_nocapture(rt, "delete", "--force", cid))
