@@ -5,7 +5,6 @@ its slave made the process's stdio and controlling terminal."""
 from __future__ import annotations
 
 import _socket
-import array
 import fcntl
 import os
 import struct
@@ -46,7 +45,7 @@ def send_master(socket_path: str, master: int, name: str) -> None:
     s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         s.connect(socket_path)
-        s.sendmsg([name.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [master]).tobytes())])
+        s.sendmsg([name.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", master))])
     finally:
         s.close()
 

@@ -18,12 +18,15 @@ def open_fifo_released(c: Container) -> None:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         while True:
-            if poller.poll(100):
-                data = os.read(fd, 1)
-                if data:
+            events = poller.poll(100)
+            if events:
+                if os.read(fd, 1):
                     break
+                # POLLHUP without data: the init closed the fifo unwritten (it is
+                # exiting); don't spin on it.
+                poller.unregister(fd)
             if not c.init_alive():
-                raise StateError("container init exited before start")
+                raise StateError("cannot start a container that has stopped")
     finally:
         os.close(fd)
     os.unlink(c.fifo)

@@ -153,13 +153,13 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
     exe = user.look_path(args[0], env)
 
     # -- created: wait for `start` -----------------------------------------------------------
+    fifo_path = f"/proc/self/fd/{plan.fifo_fd}"
+    if not os.path.exists(fifo_path):
+        raise PyruntimeError(f"the container has no procfs at /proc: the exec fifo is opened through "
+                             f"{fifo_path} (add a proc mount to config.json mounts)", field="mounts")
     chan.send({"t": "ready"})
     chan.close()
-    try:
-        fifo = os.open(f"/proc/self/fd/{plan.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
-    except OSError as e:
-        raise PyruntimeError(f"opening the exec fifo through /proc/self/fd: {os.strerror(e.errno or 0)} "
-                             "(does the container mount /proc?)") from None
+    fifo = os.open(fifo_path, os.O_WRONLY | os.O_CLOEXEC)  # blocks until `start` opens it
     os.write(fifo, b"0")
     os.close(fifo)
     os.close(plan.fifo_fd)

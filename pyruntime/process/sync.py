@@ -21,7 +21,7 @@ died: P1 reports it. When P1 dies the init reads EOF and exits.
 from __future__ import annotations
 
 import _socket
-import array
+import struct
 
 from pyruntime import jsonfast
 
@@ -45,22 +45,23 @@ class Channel:
     def send(self, msg: dict[str, Any], fds: list[int] | None = None) -> None:
         data = jsonfast.dumps(msg).encode()
         if fds:
-            anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+            anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))]
             self.sock.sendmsg([data], anc)
         else:
             self.sock.send(data)
 
     def recv(self) -> tuple[dict[str, Any] | None, list[int]]:
         """The next message and any fds; (None, []) at EOF."""
-        fds = array.array("i")
-        data, anc, _flags, _addr = self.sock.recvmsg(MAX_MSG, _socket.CMSG_SPACE(4 * fds.itemsize))
+        fds: list[int] = []
+        data, anc, _flags, _addr = self.sock.recvmsg(MAX_MSG, _socket.CMSG_SPACE(4 * 4))
         for level, kind, payload in anc:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-                fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+                n = len(payload) // 4
+                fds.extend(struct.unpack(f"{n}i", payload[: 4 * n]))
         if not data:
-            return None, list(fds)
+            return None, fds
         msg: dict[str, Any] = jsonfast.loads(data)
-        return msg, list(fds)
+        return msg, fds
 
     def close(self) -> None:
         self.sock.close()

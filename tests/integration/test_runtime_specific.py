@@ -141,3 +141,21 @@ def test_state_of_created_container_names_pid_file_pid(rt: Runtime, cid: str, ma
     assert st["status"] == "created"
     assert st["pid"] == int(pid_file.read_text())
     must(run_nocapture(rt, "delete", "--force", cid))
+
+
+def test_config_without_proc_fails_create_cleanly(rt: Runtime, cid: str, make_bundle: MakeBundle) -> None:
+    """The init reaches the exec fifo through /proc/self/fd after pivot_root:
+    without a proc mount, create fails (before reporting ready) and leaves nothing."""
+    if not _is_pyruntime(rt):
+        pytest.skip("pyruntime's error for this case")
+
+    def no_proc(cfg: dict[str, Any]) -> None:
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] != "proc"]
+        cfg["linux"]["maskedPaths"] = []
+        cfg["linux"]["readonlyPaths"] = []
+    bundle = make_bundle(["true"], mutate=no_proc)
+    p = create(rt, bundle, cid)
+    assert p.returncode == 1
+    assert "no procfs at /proc" in p.stderr
+    assert not (rt.root / cid).exists()
+    assert not [d for d in Path("/sys/fs/cgroup").glob(f"*/**/{cid}") if d.is_dir()]
