@@ -53,6 +53,20 @@ MS_STRICTATIME = 1 << 24
 MS_LAZYTIME = 1 << 25
 MNT_DETACH = 2
 
+# mount_setattr(2): MOUNT_ATTR_* bits (not MS_* values) and flags.
+AT_FDCWD = -100
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+
 # prctl(2) options.
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -79,6 +93,12 @@ class Syscalls(Protocol):
     def capget(self, pid: int = 0) -> tuple[int, int, int]: ...
     def setdomainname(self, name: str) -> None: ...
     def join_session_keyring(self, name: str) -> None: ...
+    def mount_setattr(self, path: str, attr_set: int, attr_clr: int, propagation: int = 0,
+                      recursive: bool = True) -> None: ...
+    def sched_setattr(self, pid: int, policy: int, flags: int = 0, nice: int = 0, priority: int = 0,
+                      runtime: int = 0, deadline: int = 0, period: int = 0) -> None: ...
+    def ioprio_set(self, which: int, who: int, ioprio: int) -> None: ...
+    def personality(self, persona: int) -> int: ...
 
 
 def _fail(call: str, path: str | None = None) -> OSError:
@@ -150,6 +170,27 @@ class NativeSyscalls:
     def join_session_keyring(self, name: str) -> None:
         if self._lib.pyrt_join_session_keyring(name.encode()) < 0:
             raise _fail("keyctl(JOIN_SESSION_KEYRING)")
+
+    def mount_setattr(self, path: str, attr_set: int, attr_clr: int, propagation: int = 0,
+                      recursive: bool = True) -> None:
+        flags = AT_RECURSIVE if recursive else 0
+        if self._lib.pyrt_mount_setattr(AT_FDCWD, path.encode(), flags, attr_set, attr_clr, propagation) != 0:
+            raise _fail("mount_setattr", path)
+
+    def sched_setattr(self, pid: int, policy: int, flags: int = 0, nice: int = 0, priority: int = 0,
+                      runtime: int = 0, deadline: int = 0, period: int = 0) -> None:
+        if self._lib.pyrt_sched_setattr(pid, policy, flags, nice, priority, runtime, deadline, period) != 0:
+            raise _fail("sched_setattr")
+
+    def ioprio_set(self, which: int, who: int, ioprio: int) -> None:
+        if self._lib.pyrt_ioprio_set(which, who, ioprio) != 0:
+            raise _fail("ioprio_set")
+
+    def personality(self, persona: int) -> int:
+        r = int(self._lib.pyrt_personality(persona))
+        if r < 0:
+            raise _fail("personality")
+        return r
 
 
 _current: Syscalls | None = None

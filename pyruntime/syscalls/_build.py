@@ -24,6 +24,12 @@ ffibuilder.cdef(
     int pyrt_capget(int pid, uint32_t out[6]);
     int pyrt_setdomainname(const char *name, size_t len);
     long pyrt_join_session_keyring(const char *name);
+    int pyrt_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
+                           uint64_t attr_clr, uint64_t propagation);
+    int pyrt_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
+                           uint32_t priority, uint64_t runtime, uint64_t deadline, uint64_t period);
+    int pyrt_ioprio_set(int which, int who, int ioprio);
+    int pyrt_personality(unsigned long persona);
     """
 )
 
@@ -35,6 +41,7 @@ ffibuilder.set_source(
     #include <stdint.h>
     #include <unistd.h>
     #include <sys/mount.h>
+    #include <sys/personality.h>
     #include <sys/prctl.h>
     #include <sys/syscall.h>
     #include <linux/capability.h>
@@ -78,6 +85,27 @@ ffibuilder.set_source(
     static long pyrt_join_session_keyring(const char *name) {
         return syscall(SYS_keyctl, 1, name, 0, 0, 0);
     }
+    /* mount_setattr(2) (Linux 5.12): change flags of a whole mount tree at
+       once (AT_RECURSIVE), which mount(2) cannot do: the recursive options
+       rro, rnosuid, ... Own struct: older headers lack struct mount_attr. */
+    struct pyrt_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+    static int pyrt_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
+                                  uint64_t attr_clr, uint64_t propagation) {
+        struct pyrt_mount_attr a = {attr_set, attr_clr, propagation, 0};
+        return (int)syscall(442 /* SYS_mount_setattr */, dirfd, path, flags, &a, sizeof a);
+    }
+    /* sched_setattr(2): glibc has no wrapper. SCHED_ATTR_SIZE_VER0 layout. */
+    struct pyrt_sched_attr { uint32_t size, policy; uint64_t flags; int32_t nice; uint32_t priority;
+                             uint64_t runtime, deadline, period; };
+    static int pyrt_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
+                                  uint32_t priority, uint64_t runtime, uint64_t deadline, uint64_t period) {
+        struct pyrt_sched_attr a = {sizeof a, policy, flags, nice, priority, runtime, deadline, period};
+        return (int)syscall(SYS_sched_setattr, pid, &a, 0);
+    }
+    static int pyrt_ioprio_set(int which, int who, int ioprio) {
+        return (int)syscall(SYS_ioprio_set, which, who, ioprio);
+    }
+    static int pyrt_personality(unsigned long persona) { return personality(persona); }
     """,
 )
 
