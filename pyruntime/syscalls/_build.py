@@ -36,7 +36,9 @@ ffibuilder.cdef(
 ffibuilder.set_source(
     "pyruntime.syscalls._native",
     r"""
+    #ifndef _GNU_SOURCE
     #define _GNU_SOURCE
+    #endif
     #include <sched.h>
     #include <stdint.h>
     #include <unistd.h>
