@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import pwd
 
-from pyruntime import capabilities, jsonfast
+from pyruntime import capabilities, jsonfast, sysctl
 from pyruntime.cgroups.hierarchy import hierarchies
 from pyruntime.cgroups.manager import Manager
 from pyruntime.errors import ConfigError, PyruntimeError
 from pyruntime.hooks import run_hooks
 from pyruntime.log import log, rfc3339
 from pyruntime.namespaces import open_ns_path
+from pyruntime.process import settings
 from pyruntime.process.plan import InitPlan
 from pyruntime.process.spawn import Spawned, spawn
 from pyruntime.spec.load import load
@@ -62,6 +63,15 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
         raise ConfigError("cannot use console socket if pyruntime will not detach or allocate tty",
                           field="process.terminal")
     caps = capabilities.masks(proc.get("capabilities"))
+    scheduler = settings.check_scheduler(proc.get("scheduler"))
+    ioprio = settings.check_io_priority(proc.get("ioPriority"))
+    persona = settings.check_personality(cfg.linux.get("personality"))
+    sysctls = sysctl.check(cfg)
+    net_devices: dict[str, str] = {}
+    if cfg.linux.get("netDevices"):
+        from pyruntime import netdevices
+
+        net_devices = netdevices.check(cfg)
     pid_file = os.path.abspath(o.pid_file) if o.pid_file else None
     console_socket = os.path.abspath(o.console_socket) if o.console_socket else None
     if not os.path.isdir(cfg.rootfs):
@@ -97,6 +107,7 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
                         bool(proc.get("terminal")) and not console_socket, o.no_pivot, o.preserve_fds,
                         not o.no_new_keyring)
         plan.close_in_child.append(c.lock_fd)
+        plan.sysctl, plan.scheduler, plan.ioprio, plan.personality = sysctls, scheduler, ioprio, persona
 
         def on_pid(pid: int) -> None:
             st = read_stat(pid)
@@ -104,6 +115,12 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
             c.data["start_time"] = st[1] if st else -1
             c.save()
             _set_rlimits(pid, proc.get("rlimits") or [])
+            if proc.get("oomScoreAdj") is not None:
+                settings.set_oom_score_adj(pid, int(proc["oomScoreAdj"]))
+            if net_devices:
+                from pyruntime import netdevices
+
+                netdevices.move(net_devices, pid)
 
         def prestart(pid: int) -> None:
             state = hook_state(c, "creating", pid)

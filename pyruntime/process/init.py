@@ -13,11 +13,11 @@ import _socket
 import errno
 import os
 
-from pyruntime import capabilities, jsonfast
+from pyruntime import capabilities, jsonfast, sysctl
 from pyruntime import syscalls as sc
 from pyruntime.errors import PyruntimeError, from_oserror
 from pyruntime.hooks import run_hooks
-from pyruntime.process import user
+from pyruntime.process import settings, user
 from pyruntime.rootfs import devices, mounts, pivot
 from pyruntime.rootfs.securejoin import secure_join
 
@@ -127,6 +127,9 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
         pivot.move_root(rootfs)
     else:
         pivot.pivot_root(rootfs)
+    if plan.sysctl:
+        # Through the container's own /proc, before readonlyPaths make /proc/sys read-only.
+        sysctl.apply(plan.sysctl)
     for p in linux.get("maskedPaths") or []:
         pivot.mask_path(p)
     for p in linux.get("readonlyPaths") or []:
@@ -140,12 +143,20 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
 
     # -- the process's identity --------------------------------------------------------------
     os.chdir(cwd)
+    # While all capabilities are still held (SCHED_FIFO needs CAP_SYS_NICE,
+    # the RT I/O class CAP_SYS_ADMIN):
+    if plan.scheduler is not None:
+        settings.apply_scheduler(plan.scheduler)
+    if plan.ioprio is not None:
+        settings.apply_io_priority(plan.ioprio)
     capabilities.drop_bounding(plan.caps["bounding"])
     u = proc.get("user") or {}
     user.switch_user(u)
     capabilities.apply(plan.caps)
     if proc.get("noNewPrivileges"):
         sc.sys().prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    if plan.personality is not None:
+        settings.apply_personality(plan.personality)
     env = user.env_dict(proc.get("env") or [])
     if "HOME" not in env:
         env["HOME"] = user.home_for(int(u.get("uid", 0)))

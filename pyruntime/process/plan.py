@@ -7,6 +7,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyruntime.cgroups.manager import Manager
+    from pyruntime.process.settings import Scheduler
     from pyruntime.spec.load import Config
 
 
@@ -30,6 +31,11 @@ class InitPlan:
         self.preserve_fds = preserve_fds
         self.new_keyring = new_keyring
         self.close_in_child: list[int] = []  # e.g. the state dir's lock: not for the container
+        # Process settings checked by create (pyruntime.process.settings, pyruntime.sysctl).
+        self.sysctl: dict[str, str] = {}
+        self.scheduler: Scheduler | None = None
+        self.ioprio: int | None = None
+        self.personality: int | None = None
 
     @property
     def userns(self) -> bool:

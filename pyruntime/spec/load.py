@@ -24,15 +24,10 @@ NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "t
 UNIMPLEMENTED = {
     ("linux", "seccomp"): "seccomp",
     ("linux", "intelRdt"): "Intel RDT",
-    ("linux", "netDevices"): "netDevices",
-    ("linux", "personality"): "personality",
     ("linux", "memoryPolicy"): "memoryPolicy",
     ("linux", "mountLabel"): "SELinux mount labels",
-    ("process", "scheduler"): "process scheduler",
-    ("process", "ioPriority"): "process ioPriority",
     ("process", "selinuxLabel"): "SELinux labels",
     ("process", "apparmorProfile"): "AppArmor profiles",
-    ("process", "execCPUAffinity"): "execCPUAffinity",
 }
 
 
@@ -167,8 +162,6 @@ def check(cfg: Config) -> None:
         raise cfg.err("hostname", "setting the hostname needs a new uts namespace")
     if d.get("domainname") and not cfg.new_ns("uts"):
         raise cfg.err("domainname", "setting the domainname needs a new uts namespace")
-    if linux.get("sysctl"):
-        raise cfg.err("linux.sysctl", "sysctl is not supported by this version of pyruntime")
     for i, m in enumerate(d.get("mounts") or []):
         dest = m.get("destination")
         if not isinstance(dest, str) or not dest:
