@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import pwd
 
-from pyruntime import capabilities, jsonfast, sysctl
+from pyruntime import capabilities, jsonfast, lsm, sysctl
 from pyruntime.cgroups.hierarchy import hierarchies
 from pyruntime.cgroups.manager import Manager
 from pyruntime.errors import ConfigError, PyruntimeError
@@ -62,6 +62,7 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
     if o.console_socket and not proc.get("terminal"):
         raise ConfigError("cannot use console socket if pyruntime will not detach or allocate tty",
                           field="process.terminal")
+    lsm.check(cfg)
     caps = capabilities.masks(proc.get("capabilities"))
     scheduler = settings.check_scheduler(proc.get("scheduler"))
     ioprio = settings.check_io_priority(proc.get("ioPriority"))

@@ -25,9 +25,6 @@ UNIMPLEMENTED = {
     ("linux", "seccomp"): "seccomp",
     ("linux", "intelRdt"): "Intel RDT",
     ("linux", "memoryPolicy"): "memoryPolicy",
-    ("linux", "mountLabel"): "SELinux mount labels",
-    ("process", "selinuxLabel"): "SELinux labels",
-    ("process", "apparmorProfile"): "AppArmor profiles",
 }
 
 
