@@ -13,6 +13,7 @@ import pwd
 from pyruntime import capabilities, jsonfast, lsm, sysctl
 from pyruntime.cgroups.hierarchy import hierarchies
 from pyruntime.cgroups.manager import Manager
+from pyruntime.cgroups.support import check_resources
 from pyruntime.errors import ConfigError, PyruntimeError
 from pyruntime.hooks import run_hooks
 from pyruntime.log import log, rfc3339
@@ -63,6 +64,7 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
         raise ConfigError("cannot use console socket if pyruntime will not detach or allocate tty",
                           field="process.terminal")
     lsm.check(cfg)
+    check_resources(cfg.linux.get("resources"))
     caps = capabilities.masks(proc.get("capabilities"))
     scheduler = settings.check_scheduler(proc.get("scheduler"))
     ioprio = settings.check_io_priority(proc.get("ioPriority"))

@@ -87,3 +87,18 @@ def test_io_priority_and_personality() -> None:
     assert settings.check_personality({"domain": "LINUX32"}) == 8
     with pytest.raises(ConfigError, match="flags are not supported"):
         settings.check_personality({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]})
+
+
+def test_unapplied_resources_are_refused_by_name() -> None:
+    from pyruntime.cgroups.support import check_resources
+
+    check_resources({"memory": {"limit": 1 << 26, "swap": 1 << 27}, "pids": {"limit": 10},
+                     "devices": [{"allow": False, "access": "rwm"}], "cpu": {"shares": 0}})
+    for res, field in [({"cpu": {"shares": 512}}, "linux.resources.cpu"),
+                       ({"memory": {"swappiness": 10}}, "linux.resources.memory.swappiness"),
+                       ({"memory": {"disableOOMKiller": True}}, "linux.resources.memory.disableOOMKiller"),
+                       ({"blockIO": {"weight": 100}}, "linux.resources.blockIO"),
+                       ({"unified": {"memory.high": "1G"}}, "linux.resources.unified")]:
+        with pytest.raises(ConfigError) as e:
+            check_resources(res)
+        assert e.value.field == field
