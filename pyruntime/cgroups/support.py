@@ -18,7 +18,10 @@ APPLIED: dict[str, set[str] | None] = {
 
 
 def _is_set(v: Any) -> bool:
-    return v not in (None, 0, "", [], {}, False)
+    """Docker and others send zero values for what they do not limit."""
+    if isinstance(v, dict):
+        return any(_is_set(x) for x in v.values())
+    return v not in (None, 0, "", [], False)
 
 
 def check_resources(res: dict[str, Any] | None) -> None:
