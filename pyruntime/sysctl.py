@@ -33,20 +33,26 @@ def _namespace_of(key: str) -> str | None:
 
 
 def check(cfg: Config) -> dict[str, str]:
-    sysctl: dict[str, str] = cfg.linux.get("sysctl") or {}
-    for key, value in sysctl.items():
-        field = f"linux.sysctl.{key}"
+    sysctl: dict[str, str] = {}
+    for raw_key, value in (cfg.linux.get("sysctl") or {}).items():
+        field = f"linux.sysctl.{raw_key}"
+        key = raw_key.replace("/", ".")  # runc also takes the /proc/sys path form
+        sysctl[key] = value
         if not isinstance(value, str):
             raise cfg.err(field, "value must be a string")
-        if "/" in key or ".." in key or not key:
-            raise cfg.err(field, f"invalid sysctl name {key!r}")
+        if ".." in key or not key or key.startswith(".") or key.endswith("."):
+            raise cfg.err(field, f"invalid sysctl name {raw_key!r}")
         ns = _namespace_of(key)
         if key == "kernel.hostname":
             raise cfg.err(field, "sysctl kernel.hostname conflicts with the config's hostname field")
         # A namespace joined by path counts too (it is not the host's, or the
-        # config would not name it).
+        # config would not name it). runc's messages:
+        if ns == "network" and not cfg.has_ns("network"):
+            raise cfg.err(field, f'sysctl "{key}" not allowed in host network namespace')
+        if ns == "ipc" and not cfg.has_ns("ipc"):
+            raise cfg.err(field, f'sysctl "{key}" is not allowed in the hosts ipc namespace')
         if ns is None or not cfg.has_ns(ns):
-            raise cfg.err(field, f"sysctl {key!r} is not in a separate kernel namespace")
+            raise cfg.err(field, f'sysctl "{key}" is not in a separate kernel namespace')
     return sysctl
 
 

@@ -105,8 +105,10 @@ def check_personality(p: dict[str, Any] | None) -> int | None:
         raise ConfigError(f"{f}.domain: unknown domain {p.get('domain')!r} (LINUX or LINUX32)",
                           field=f"{f}.domain")
     if p.get("flags"):
-        # runc implements no personality flags either; refusing beats ignoring.
-        raise ConfigError(f"{f}.flags: personality flags are not supported", field=f"{f}.flags")
+        # runc (1.2+) warns and ignores them too: no flag is defined to mean anything yet.
+        from pyruntime.log import log
+
+        log.warning(f"{f}.flags: ignoring unsupported personality flags {p['flags']}")
     return domain
 
 
