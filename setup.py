@@ -4,4 +4,5 @@ cannot be given in setup.cfg or pyproject.toml."""
 
 from setuptools import setup
 
-setup(cffi_modules=["pyruntime/syscalls/_build.py:ffibuilder"])
+setup(cffi_modules=["pyruntime/syscalls/_build.py:ffibuilder",
+                    "pyruntime/syscalls/_seccomp_build.py:ffibuilder"])

@@ -92,12 +92,18 @@ SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 
 
-def loopback_up() -> None:
-    """A new network namespace has `lo` down; runc brings it up."""
+def link_up(name: str) -> None:
+    """Set IFF_UP on an interface of our network namespace (SIOCSIFFLAGS:
+    no netlink library needed)."""
     s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
     try:
-        ifr = struct.pack("16sH14x", b"lo", 0)
+        ifr = struct.pack("16sH14x", name.encode(), 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, ifr))[1]
-        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", name.encode(), flags | IFF_UP))
     finally:
         s.close()
+
+
+def loopback_up() -> None:
+    """A new network namespace has `lo` down; runc brings it up."""
+    link_up("lo")

@@ -27,7 +27,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # --- 1. Debian packages --------------------------------------------------------
-PACKAGES=(runc busybox-static gcc libc6-dev libseccomp-dev pkg-config iproute2 procps)
+PACKAGES=(runc busybox-static gcc libc6-dev libseccomp-dev pkg-config iproute2 procps golang-github-containers-common)
 
 # Debian's own python3 needs python3-venv for `-m venv` and python3-dev for the
 # cffi build; a pyenv (or other self-built) Python already has both.
@@ -73,6 +73,8 @@ fi
 # The unit tests import pyruntime from this source tree (pytest puts the repo
 # root first on sys.path), so the compiled cffi module is built here too.
 log "cffi: building pyruntime/syscalls/_native in place for the unit tests"
-.venv/bin/python -c 'from pyruntime.syscalls._build import ffibuilder; ffibuilder.compile(tmpdir=".")' >/dev/null
+for builder in _build _seccomp_build; do
+    .venv/bin/python -c "from pyruntime.syscalls.$builder import ffibuilder; ffibuilder.compile(tmpdir='.')" >/dev/null
+done
 
 log "setup done: $(.venv/bin/pyruntime --version 2>/dev/null | head -n1 || echo 'pyruntime --version failed')"

@@ -14,22 +14,21 @@ if TYPE_CHECKING:
 
 
 def features() -> dict[str, Any]:
-    from pyruntime import SPEC_VERSION, __version__
+    from pyruntime import SPEC_VERSION, __version__, seccomp
     from pyruntime.capabilities import NAMES
     from pyruntime.namespaces import FLAGS
-    from pyruntime.rootfs.mountopts import FLAGS as MOUNT_FLAGS
-    from pyruntime.rootfs.mountopts import PROPAGATION
+    from pyruntime.rootfs.mountopts import ALL_OPTIONS
 
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": SPEC_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-        "mountOptions": sorted(set(MOUNT_FLAGS) | set(PROPAGATION)),
+        "mountOptions": list(ALL_OPTIONS),
         "linux": {
             "namespaces": sorted(FLAGS),
             "capabilities": list(NAMES),
             "cgroup": {"v1": True, "v2": False, "systemd": False, "systemdUser": False, "rdma": False},
-            "seccomp": {"enabled": False},
+            "seccomp": seccomp.features(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},

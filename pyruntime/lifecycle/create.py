@@ -110,6 +110,11 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
                         bool(proc.get("terminal")) and not console_socket, o.no_pivot, o.preserve_fds,
                         not o.no_new_keyring)
         plan.close_in_child.append(c.lock_fd)
+        if cfg.linux.get("seccomp") is not None:
+            # Compiled before fork: errors surface here; imported only when configured.
+            from pyruntime.seccomp import compile_filter
+
+            plan.seccomp = compile_filter(cfg.linux["seccomp"])
         plan.sysctl, plan.scheduler, plan.ioprio, plan.personality = sysctls, scheduler, ioprio, persona
 
         def on_pid(pid: int) -> None:
@@ -120,12 +125,13 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
             _set_rlimits(pid, proc.get("rlimits") or [])
             if proc.get("oomScoreAdj") is not None:
                 settings.set_oom_score_adj(pid, int(proc["oomScoreAdj"]))
+
+        def prestart(pid: int) -> None:
+            """The init waits, mounts done, before pivot_root (sync.py step 3)."""
             if net_devices:
                 from pyruntime import netdevices
 
                 netdevices.move(net_devices, pid)
-
-        def prestart(pid: int) -> None:
             state = hook_state(c, "creating", pid)
             run_hooks("prestart", cfg.hooks.get("prestart") or [], state, cfg.bundle)
             run_hooks("createRuntime", cfg.hooks.get("createRuntime") or [], state, cfg.bundle)

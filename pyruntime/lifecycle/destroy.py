@@ -61,14 +61,18 @@ def destroy(c: Container) -> None:
     c.destroy()
     poststop = ((cfg or {}).get("hooks") or {}).get("poststop") or []
     if poststop:
-        from pyruntime.hooks import run_hooks
-        from pyruntime.lifecycle.create import hook_state
+        from pyruntime.hooks import run_hooks, state_json
         from pyruntime.log import log
 
+        # hooks: a failing poststop hook is a warning; the others still run, delete succeeds
+        # (runtime-spec; runc 1.1.5 stops at the first and fails delete)
+        d = c.data
+        state = state_json(d.get("ociVersion") or "", c.id, "stopped", 0, d.get("bundle") or "",
+                           d.get("annotations"))
         try:
-            run_hooks("poststop", poststop, hook_state(c, "stopped", 0), c.data.get("bundle"))
-        except Exception as e:
-            log.warning(str(e))
+            run_hooks("poststop", poststop, state, d.get("bundle"), warn=True)
+        except Exception as e:  # noqa: BLE001 - e.g. fork failing: still only a warning
+            log.warning(f"hooks.poststop: {e}")
 
 
 def _wait_gone(c: Container) -> None:

@@ -4,32 +4,67 @@ from __future__ import annotations
 
 import os
 import select
+import time
 
-from pyruntime.errors import StateError
+from pyruntime.errors import PyruntimeError, StateError
 from pyruntime.state.store import Container
 
 
-def open_fifo_released(c: Container) -> None:
+def open_fifo_released(c: Container) -> str:
     """Open the fifo for reading (which lets the init's blocked open finish)
     and wait for its byte. Polling instead of a blocking open, so that an
-    init that died meanwhile is noticed instead of waiting forever."""
+    init that died meanwhile is noticed instead of waiting forever.
+
+    hooks: then read on up to EOF, which the init gives after its
+    startContainer hooks; what it wrote after the byte is a hook's failure,
+    returned ("" when none)."""
     fd = os.open(c.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    data = b""
     try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         while True:
             events = poller.poll(100)
             if events:
-                if os.read(fd, 1):
-                    break
+                chunk = os.read(fd, 65536)
+                if chunk:
+                    data += chunk
+                    continue
+                if data:
+                    break  # EOF after the byte: the init is past its startContainer hooks
                 # POLLHUP without data: the init closed the fifo unwritten (it is
                 # exiting); don't spin on it.
                 poller.unregister(fd)
             if not c.init_alive():
+                if data:
+                    break
                 raise StateError("cannot start a container that has stopped")
     finally:
         os.close(fd)
     os.unlink(c.fifo)
+    return data[1:].decode(errors="replace")
+
+
+def _stop(c: Container) -> None:
+    """hooks: a failed startContainer or poststart hook stops the container
+    (runtime-spec 1.3); its state stays (stopped) for `delete`."""
+    import _signal as signal
+
+    from pyruntime.cgroups.manager import Manager
+
+    if c.init_alive():
+        try:
+            os.kill(c.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        Manager.from_state(c.data.get("cgroup")).signal_all(signal.SIGKILL)
+    except (PyruntimeError, OSError):
+        pass
+    for _ in range(2000):
+        if not c.init_alive():
+            return
+        time.sleep(0.001)
 
 
 def start(c: Container) -> None:
@@ -43,14 +78,19 @@ def start(c: Container) -> None:
     cfg = c.config()
     if not cfg.get("process"):
         raise StateError("cannot start a container without a process (config.json: process)")
-    open_fifo_released(c)
+    failed = open_fifo_released(c)
+    if failed:  # hooks: a startContainer hook failed; the init reported it and exits
+        _stop(c)
+        raise PyruntimeError(failed)
     poststart = (cfg.get("hooks") or {}).get("poststart") or []
     if poststart:
         from pyruntime.hooks import run_hooks
         from pyruntime.lifecycle.create import hook_state
-        from pyruntime.log import log
 
+        # hooks: runtime-spec 1.3, a poststart failure is an error that stops the container
+        # (runc 1.1.5 runs poststart during `create`, status "created")
         try:
             run_hooks("poststart", poststart, hook_state(c, "running", c.pid), c.data.get("bundle"))
-        except Exception as e:
-            log.warning(str(e))
+        except PyruntimeError:
+            _stop(c)
+            raise

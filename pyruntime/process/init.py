@@ -13,10 +13,10 @@ import _socket
 import errno
 import os
 
-from pyruntime import capabilities, jsonfast, sysctl
+from pyruntime import capabilities, namespaces, sysctl
 from pyruntime import syscalls as sc
 from pyruntime.errors import PyruntimeError, from_oserror
-from pyruntime.hooks import run_hooks
+from pyruntime.hooks import run_hooks, state_json
 from pyruntime.process import settings, user
 from pyruntime.rootfs import devices, mounts, pivot
 from pyruntime.rootfs.securejoin import secure_join
@@ -52,10 +52,14 @@ def _report(chan: Channel, err: PyruntimeError) -> None:
         os.write(2, f"pyruntime init: {err.msg}\n".encode())
 
 
+_host_pid = 0  # hooks: our pid as the host sees it, read before pivot_root
+
+
 def _state_json(plan: InitPlan, status: str) -> str:
-    return jsonfast.dumps({"ociVersion": plan.cfg.data.get("ociVersion"), "id": plan.cid,
-                       "status": status, "pid": os.getpid(), "bundle": plan.cfg.bundle,
-                       "annotations": plan.cfg.annotations})
+    # hooks: the state's pid is "as seen by the host" (runtime-spec; runc 1.1.5
+    # passes getpid(), i.e. 1 in a new pid namespace).
+    return state_json(plan.cfg.data.get("ociVersion") or "", plan.cid, status,
+                      _host_pid or os.getpid(), plan.cfg.bundle, plan.cfg.annotations)
 
 
 def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
@@ -85,10 +89,9 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
     mounts.prepare_root(rootfs, linux.get("rootfsPropagation"))
     ctx = mounts.MountContext(rootfs, cfg.bundle, plan.cgroup.paths, plan.cgroup_mounts, plan.new_ns)
     setup_dev = mounts.mount_all(ctx, cfg.data.get("mounts") or [])
-    if setup_dev:
+    if setup_dev:  # not in a /dev bound from the host (runc too)
         devices.create_default_devices(rootfs, plan.userns)
-    devices.create_config_devices(rootfs, linux.get("devices") or [], plan.userns)
-    if setup_dev:
+        devices.create_config_devices(rootfs, linux.get("devices") or [], plan.userns)
         devices.create_symlinks(rootfs)
     cwd = proc.get("cwd") or "/"
     try:
@@ -112,21 +115,36 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
         os.close(master)
 
     hooks = cfg.hooks
-    if hooks.get("prestart") or hooks.get("createRuntime"):
+    net_devices = linux.get("netDevices") or {}
+    if hooks.get("prestart") or hooks.get("createRuntime") or net_devices:
+        # P1 moves netDevices into our network namespace, then runs prestart
+        # and createRuntime hooks (sync.py step 3).
         chan.send({"t": "hooks"})
         msg, _ = chan.recv()
         if msg is None:
             os._exit(1)
         if msg.get("t") != "ok":
             return
+        for host_name, d in net_devices.items():
+            namespaces.link_up((d or {}).get("name") or host_name)
+    if hooks.get("createContainer") or hooks.get("startContainer"):
+        # hooks: the host's /proc is still mounted at /proc here
+        global _host_pid
+        try:
+            _host_pid = int(os.readlink("/proc/self"))
+        except (OSError, ValueError):
+            pass
     if hooks.get("createContainer"):
-        run_hooks("createContainer", hooks["createContainer"], _state_json(plan, "creating"), cfg.bundle)
+        # hooks: as runc, cwd = the rootfs and, without `env`, the process's env (no HOME yet)
+        run_hooks("createContainer", hooks["createContainer"], _state_json(plan, "creating"), rootfs,
+                  user.env_dict(proc.get("env") or []))
 
     # -- switch to the rootfs ----------------------------------------------------------------
     if plan.no_pivot:
         pivot.move_root(rootfs)
     else:
         pivot.pivot_root(rootfs)
+    pivot.apply_root_propagation(linux.get("rootfsPropagation"))
     if plan.sysctl:
         # Through the container's own /proc, before readonlyPaths make /proc/sys read-only.
         sysctl.apply(plan.sysctl)
@@ -134,6 +152,8 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
         pivot.mask_path(p)
     for p in linux.get("readonlyPaths") or []:
         pivot.readonly_path(p)
+    for p, rro in ctx.late_readonly:  # tmpfs and /dev asked to be read-only
+        pivot.remount_readonly(p, rro)
     if (cfg.data.get("root") or {}).get("readonly"):
         pivot.readonly_root()
     if cfg.data.get("hostname"):
@@ -149,6 +169,10 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
         settings.apply_scheduler(plan.scheduler)
     if plan.ioprio is not None:
         settings.apply_io_priority(plan.ioprio)
+    if plan.seccomp is not None and not proc.get("noNewPrivileges"):
+        # seccomp: without no_new_privs loading needs CAP_SYS_ADMIN, so load before the
+        # capabilities are dropped (as runc); everything below must be allowed by the profile.
+        plan.seccomp.load()
     capabilities.drop_bounding(plan.caps["bounding"])
     u = proc.get("user") or {}
     user.switch_user(u)
@@ -172,10 +196,19 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
     chan.close()
     fifo = os.open(fifo_path, os.O_WRONLY | os.O_CLOEXEC)  # blocks until `start` opens it
     os.write(fifo, b"0")
-    os.close(fifo)
     os.close(plan.fifo_fd)
     if hooks.get("startContainer"):
-        run_hooks("startContainer", hooks["startContainer"], _state_json(plan, "created"), None)
+        # hooks: `start` reads the fifo up to EOF; a failure's message goes there first, so
+        # that `start` fails with it (runtime-spec: error, container stopped).
+        try:
+            run_hooks("startContainer", hooks["startContainer"], _state_json(plan, "created"), None, env)
+        except PyruntimeError as e:
+            try:
+                os.write(fifo, e.msg.encode(errors="replace"))
+            except OSError:
+                pass
+            raise
+    os.close(fifo)  # EOF for `start`: on to poststart
 
     if slave >= 0:
         from pyruntime import console  # already loaded above
@@ -191,6 +224,9 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
     for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):  # Python ignores these; exec keeps ignored
         _signal.signal(sig, _signal.SIG_DFL)
     try:
+        if plan.seccomp is not None and proc.get("noNewPrivileges"):
+            # seccomp: the very last step, one C call that loads the filter and calls execve.
+            plan.seccomp.load_and_exec(exe, args, env)
         os.execve(exe, args, env)
     except OSError as e:
         os.write(2, f"pyruntime: exec {exe}: {os.strerror(e.errno or 0)}\n".encode())

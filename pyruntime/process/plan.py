@@ -8,6 +8,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyruntime.cgroups.manager import Manager
     from pyruntime.process.settings import Scheduler
+    from pyruntime.seccomp import SeccompFilter
     from pyruntime.spec.load import Config
 
 
@@ -31,6 +32,7 @@ class InitPlan:
         self.preserve_fds = preserve_fds
         self.new_keyring = new_keyring
         self.close_in_child: list[int] = []  # e.g. the state dir's lock: not for the container
+        self.seccomp: SeccompFilter | None = None  # linux.seccomp, compiled by create before fork
         # Process settings checked by create (pyruntime.process.settings, pyruntime.sysctl).
         self.sysctl: dict[str, str] = {}
         self.scheduler: Scheduler | None = None

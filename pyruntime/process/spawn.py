@@ -16,6 +16,7 @@ from pyruntime.process.sync import Channel
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from pyruntime.process.plan import InitPlan
 
@@ -42,9 +43,19 @@ def spawn(plan: InitPlan, on_pid: Callable[[int], None], run_hooks: Callable[[in
         os.close(fd)
     out = Spawned()
     inter_reaped = False
+    early: list[tuple[dict[str, Any], list[int]]] = []  # the init's messages that beat "pid"
     try:
         while True:
-            msg, fds = parent.recv()
+            msg: dict[str, Any] | None
+            if early and out.pid:
+                msg, fds = early.pop(0)
+            else:
+                msg, fds = parent.recv()
+                # The init and the intermediate share the channel: the init may
+                # speak before the intermediate has reported its pid.
+                if msg is not None and not out.pid and msg.get("t") in ("hooks", "console", "ready"):
+                    early.append((msg, fds))
+                    continue
             if msg is None:
                 text = _died_message(inter, inter_reaped)
                 inter_reaped = True

@@ -8,13 +8,16 @@ order (→ is child to parent):
 |------|--------------|-------------------------|--------------------------------------------|
 | 1    | intermediate | → {"t":"userns"}        | P1 writes uid_map/gid_map, answers ok      |
 | 2    | intermediate | → {"t":"pid","pid":N}   | P1 records the init, sets rlimits (prlimit) |
-| 3    | init         | → {"t":"hooks"}         | P1 runs prestart + createRuntime, answers ok |
+| 3    | init         | → {"t":"hooks"}         | P1 moves netDevices in, runs prestart +     |
+|      |              |                         | createRuntime hooks, answers ok             |
 | 4    | init         | → {"t":"console"} + fd  | (run without console socket) P1 keeps master |
 | 5    | init         | → {"t":"ready"}         | P1 saves state + pid file, exits (create)   |
 | any  | either child | → {"t":"error",...}     | P1 re-raises it, destroys what was made     |
 
-Step 1 only with a new user namespace, 3 only when such hooks exist, 4 only
-for a terminal without --console-socket. EOF before "ready" means a child
+Step 1 only with a new user namespace, 3 only when such hooks or netDevices
+exist, 4 only for a terminal without --console-socket. The init may speak
+before the intermediate's step 2 arrives: P1 holds such messages until it has
+the pid. EOF before "ready" means a child
 died: P1 reports it. When P1 dies the init reads EOF and exits.
 """
 

@@ -8,12 +8,14 @@ allowed, so the host's node is bind-mounted onto an empty file instead
 
 from __future__ import annotations
 
+import errno
 import os
+import posixpath
 import stat
 
 from pyruntime import syscalls as sc
 from pyruntime.errors import PyruntimeError
-from pyruntime.rootfs.securejoin import secure_join
+from pyruntime.rootfs.securejoin import secure_join, with_procfd
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,6 +41,25 @@ SYMLINKS = [
 TYPE_BITS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 
 
+def _bind_host_node(path: str, target: str, kind: int, major: int, minor: int, field: str) -> None:
+    """Bind the host's node onto an empty file at target. The host's path
+    must be that very device: a config cannot bind an arbitrary host file."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise PyruntimeError(f"{field}: {path} does not exist on the host (a user namespace cannot "
+                             f"mknod, the host's node is bind-mounted)", field=field, path=path,
+                             errno=e.errno) from None
+    if stat.S_IFMT(st.st_mode) != kind or st.st_rdev != os.makedev(major, minor):
+        raise PyruntimeError(f"{field}: {path} on the host is not device {major}:{minor}",
+                             field=field, path=path)
+    try:
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        pass
+    with_procfd(target, lambda p: sc.sys().mount(path, p, None, sc.MS_BIND))
+
+
 def _make_node(rootfs: str, path: str, kind: int, major: int, minor: int, mode: int,
                uid: int, gid: int, userns: bool, field: str) -> None:
     target = secure_join(rootfs, path)
@@ -53,17 +74,26 @@ def _make_node(rootfs: str, path: str, kind: int, major: int, minor: int, mode: 
         raise PyruntimeError(f"{field}: {path} already exists in the rootfs and is not "
                              f"device {major}:{minor}", field=field, path=path)
     if userns and kind != stat.S_IFIFO:
-        # Bind the host's node (it must exist on the host under the same path).
-        with open(target, "w"):
-            pass
-        sc.sys().mount(path, target, None, sc.MS_BIND)
+        _bind_host_node(path, target, kind, major, minor, field)
         return
     try:
         os.mknod(target, kind | (mode & 0o7777), os.makedev(major, minor))
-        os.chmod(target, mode & 0o7777)
-        os.chown(target, uid, gid)
+    except PermissionError:
+        if kind == stat.S_IFIFO:
+            raise PyruntimeError(f"{field}: creating fifo {path}: permission denied",
+                                 field=field, path=path, errno=errno.EPERM) from None
+        # No CAP_MKNOD (a joined user namespace, a restricted bounding set): bind, as runc.
+        _bind_host_node(path, target, kind, major, minor, field)
+        return
     except OSError as e:
         raise PyruntimeError(f"{field}: creating device {path}: {os.strerror(e.errno or 0)}",
+                             field=field, path=path, errno=e.errno) from None
+    try:
+        # mknod applied the umask; the node is new and ours: set exactly what the config asks
+        os.lchown(target, uid, gid)
+        os.chmod(target, mode & 0o7777)  # after chown, which may clear setuid/setgid bits
+    except OSError as e:
+        raise PyruntimeError(f"{field}: setting owner and mode of {path}: {os.strerror(e.errno or 0)}",
                              field=field, path=path, errno=e.errno) from None
 
 
@@ -79,8 +109,11 @@ def create_config_devices(rootfs: str, devices: list[dict[str, Any]], userns: bo
         if kind is None:
             raise PyruntimeError(f"{field}.type: unknown device type {d.get('type')!r}", field=field)
         path = d.get("path", "")
-        if not path.startswith("/dev/"):
+        if not isinstance(path, str) or not path.startswith("/dev/") \
+                or posixpath.normpath(path) != path.rstrip("/"):
             raise PyruntimeError(f"{field}.path: {path!r} is not under /dev", field=field)
+        if path == "/dev/ptmx":
+            continue  # always the devpts instance's ptmx (create_symlinks), as in runc
         _make_node(rootfs, path, kind, int(d.get("major", 0)), int(d.get("minor", 0)),
                    int(d.get("fileMode", 0o666)), int(d.get("uid", 0)), int(d.get("gid", 0)),
                    userns, field)

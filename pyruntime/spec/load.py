@@ -1,9 +1,12 @@
 """Load a bundle's config.json and refuse what cannot be run.
 
 Errors name the file and the JSON path (`config.json: linux.namespaces[2]:
-...`). Full schema validation against specs/ is a separate step (issue 3);
-here are the checks every create needs, plus a refusal of every field this
-runtime does not implement yet, so nothing is silently ignored.
+...`). `load` first validates the whole document against the OCI schemas in
+specs/ (pyruntime.spec.validator: generated plain Python, no jsonschema on
+the hot path), then makes the checks a schema cannot express (duplicates,
+absolute paths, what needs which namespace, the 1.x version), and refuses
+every field this runtime does not implement yet, so nothing is silently
+ignored.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 
 from pyruntime import jsonfast
 from pyruntime.errors import ConfigError
+from pyruntime.spec.validator import validate
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,7 +26,6 @@ NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "t
 # Fields accepted by the schema but not implemented yet: refusing them beats
 # running a container without what its config asked for.
 UNIMPLEMENTED = {
-    ("linux", "seccomp"): "seccomp",
     ("linux", "intelRdt"): "Intel RDT",
     ("linux", "memoryPolicy"): "memoryPolicy",
 }
@@ -93,6 +96,9 @@ def load(bundle: str) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be an object", path=path)
     cfg = Config(data, path, raw)
+    errors = validate(data)
+    if errors:
+        raise cfg.err(errors[0].path, errors[0].problem)
     check(cfg)
     return cfg
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pyruntime import syscalls as sc
-from pyruntime.rootfs.mountopts import UNSUPPORTED, parse
+from pyruntime.rootfs.mountopts import ALL_OPTIONS, UNSUPPORTED, parse
 
 
 def test_empty() -> None:
@@ -50,9 +50,78 @@ def test_data_string_keeps_unknown_options_in_order() -> None:
     assert p.flags == sc.MS_NOSUID | sc.MS_NOEXEC
 
 
-@pytest.mark.parametrize("opt", ["rro", "idmap", "tmpcopyup", "rnosuid"])
-def test_unsupported_options_refused_by_name(opt: str) -> None:
+@pytest.mark.parametrize("opt", ["idmap", "ridmap"])
+def test_idmapped_mounts_refused_by_name(opt: str) -> None:
+    # idmap/ridmap (spec 1.2 idmapped mounts) are not implemented: refused by name
     assert opt in UNSUPPORTED
     with pytest.raises(ValueError) as e:
         parse(["ro", opt])
     assert str(e.value) == f"mount option {opt!r} is not supported by this version of pyruntime"
+
+
+def test_every_known_option_is_listed() -> None:
+    for o in ("rro", "rnosymfollow", "ratime", "tmpcopyup", "ro", "rshared"):
+        assert o in ALL_OPTIONS
+    assert not set(ALL_OPTIONS) & UNSUPPORTED
+
+
+@pytest.mark.parametrize(("opt", "attr"), [
+    ("rro", sc.MOUNT_ATTR_RDONLY), ("rnosuid", sc.MOUNT_ATTR_NOSUID), ("rnodev", sc.MOUNT_ATTR_NODEV),
+    ("rnoexec", sc.MOUNT_ATTR_NOEXEC), ("rnodiratime", sc.MOUNT_ATTR_NODIRATIME),
+    ("rnosymfollow", sc.MOUNT_ATTR_NOSYMFOLLOW),
+])
+def test_recursive_set(opt: str, attr: int) -> None:
+    p = parse(["nosuid", opt])
+    assert (p.rec_set, p.rec_clr) == (attr, 0)
+    assert p.recursive
+    assert p.flags == sc.MS_NOSUID and p.data == ""
+
+
+@pytest.mark.parametrize(("opt", "attr"), [
+    ("rrw", sc.MOUNT_ATTR_RDONLY), ("rsuid", sc.MOUNT_ATTR_NOSUID), ("rdev", sc.MOUNT_ATTR_NODEV),
+    ("rexec", sc.MOUNT_ATTR_NOEXEC), ("rdiratime", sc.MOUNT_ATTR_NODIRATIME),
+    ("rsymfollow", sc.MOUNT_ATTR_NOSYMFOLLOW),
+])
+def test_recursive_clear(opt: str, attr: int) -> None:
+    p = parse([opt])
+    assert (p.rec_set, p.rec_clr) == (0, attr)
+
+
+def test_recursive_last_one_wins() -> None:
+    p = parse(["rro", "rrw", "rnoexec"])
+    assert (p.rec_set, p.rec_clr) == (sc.MOUNT_ATTR_NOEXEC, sc.MOUNT_ATTR_RDONLY)
+    p = parse(["rrw", "rro"])
+    assert (p.rec_set, p.rec_clr) == (sc.MOUNT_ATTR_RDONLY, 0)
+
+
+@pytest.mark.parametrize(("opts", "value"), [
+    (["rnoatime"], sc.MOUNT_ATTR_NOATIME),
+    (["rstrictatime"], sc.MOUNT_ATTR_STRICTATIME),
+    (["rrelatime"], sc.MOUNT_ATTR_RELATIME),
+    (["ratime"], sc.MOUNT_ATTR_RELATIME),
+    (["rnostrictatime"], sc.MOUNT_ATTR_RELATIME),
+    (["rnorelatime"], sc.MOUNT_ATTR_STRICTATIME),
+    (["rnoatime", "rstrictatime"], sc.MOUNT_ATTR_STRICTATIME),
+])
+def test_recursive_atime_is_one_value(opts: list[str], value: int) -> None:
+    # the kernel wants all of MOUNT_ATTR__ATIME cleared whenever an atime value is set
+    p = parse(opts)
+    assert (p.rec_set, p.rec_clr) == (value, sc.MOUNT_ATTR__ATIME)
+    assert p.recursive
+
+
+def test_tmpcopyup_is_not_data() -> None:
+    p = parse(["tmpcopyup", "mode=755"])
+    assert p.tmpcopyup and p.data == "mode=755"
+    assert not parse(["mode=755"]).tmpcopyup
+
+
+def test_cleared_and_atime_given() -> None:
+    p = parse(["nosuid", "rw", "dev", "suid"])
+    assert p.cleared == sc.MS_RDONLY | sc.MS_NODEV | sc.MS_NOSUID
+    assert p.flags == 0
+    p = parse(["rw", "ro"])
+    assert p.cleared == 0 and p.flags == sc.MS_RDONLY
+    assert not parse(["ro", "nosuid"]).atime_given
+    for o in ("noatime", "atime", "relatime", "norelatime", "strictatime", "nostrictatime"):
+        assert parse([o]).atime_given

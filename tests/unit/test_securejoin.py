@@ -82,3 +82,39 @@ def test_link_to_host_file_is_never_followed_on_the_host(root: Path, tmp_path: P
     got = secure_join(str(root), "/escape/secret")
     assert got == str(root) + str(outside) + "/secret"
     assert inside(root, got)
+
+
+# -- open_verified / with_procfd ------------------------------------------------------------
+
+def test_open_verified_accepts_the_resolved_path(root: Path) -> None:
+    from pyruntime.rootfs.securejoin import open_verified, with_procfd
+
+    p = secure_join(str(root), "/etc_abs/passwd")
+    fd = open_verified(p)
+    try:
+        assert os.readlink(f"/proc/self/fd/{fd}") == p
+    finally:
+        os.close(fd)
+    assert with_procfd(p, os.readlink) == p
+
+
+def test_open_verified_refuses_a_final_symlink(root: Path) -> None:
+    from pyruntime.errors import PyruntimeError
+    from pyruntime.rootfs.securejoin import open_verified
+
+    with pytest.raises(PyruntimeError) as e:
+        open_verified(str(root / "etc_abs"))
+    assert "mount through symlink" in str(e.value)
+
+
+def test_open_verified_refuses_a_swapped_parent(root: Path) -> None:
+    # secure_join resolved a/rel/x to a/b/x; a symlink swapped in later must not be followed
+    from pyruntime.errors import PyruntimeError
+    from pyruntime.rootfs.securejoin import open_verified
+
+    (root / "etc" / "x").write_text("")
+    unresolved = str(root / "a" / "rel")  # a symlink to b: resolves elsewhere
+    (root / "a" / "b" / "x").write_text("")
+    with pytest.raises(PyruntimeError) as e:
+        open_verified(unresolved + "/x")
+    assert "possibly malicious path" in str(e.value)

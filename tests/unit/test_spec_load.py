@@ -104,8 +104,6 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("user ns without mappings", _add_ns("user"), "linux.uidMappings",
      "a new user namespace needs uidMappings and gidMappings"),
     ("hostname without uts", _drop_uts, "hostname", "setting the hostname needs a new uts namespace"),
-    ("seccomp", _set({"defaultAction": "SCMP_ACT_ALLOW"}, "linux", "seccomp"), "linux.seccomp",
-     "seccomp is not supported by this version of pyruntime"),
     ("duplicate rlimit", _dup_rlimit, "process.rlimits[1]", "duplicate rlimit RLIMIT_NOFILE"),
     ("relative cwd", _set("tmp", "process", "cwd"), "process.cwd", "must be an absolute path, got 'tmp'"),
     ("empty args", _set([], "process", "args"), "process.args", "must be a non-empty list of strings"),
@@ -138,11 +136,33 @@ def test_refusals_name_file_and_field(tmp_path: Path, mutate: Callable[[dict[str
 
 def test_empty_unimplemented_fields_are_accepted(tmp_path: Path) -> None:
     cfg = base_config()
-    cfg["linux"]["seccomp"] = None
+    cfg["linux"]["intelRdt"] = {}
     cfg["linux"]["sysctl"] = {}
     cfg["process"]["apparmorProfile"] = ""
     write(tmp_path, cfg)
     assert load(str(tmp_path)).linux["sysctl"] == {}
+
+
+def test_null_is_not_an_absent_field(tmp_path: Path) -> None:
+    # The OCI schema (and jsonschema) refuse `null` where an object is expected;
+    # Go's encoding/json would read it as absent. pyruntime follows the schema.
+    cfg = base_config()
+    cfg["linux"]["seccomp"] = None
+    path = write(tmp_path, cfg)
+    with pytest.raises(ConfigError) as e:
+        load(str(tmp_path))
+    assert str(e.value) == f"{path}: linux.seccomp: must be an object"
+
+
+def test_schema_errors_come_before_hand_written_checks(tmp_path: Path) -> None:
+    cfg = base_config()
+    cfg["process"]["cwd"] = "relative"  # a hand-written check
+    cfg["linux"]["resources"]["devices"][0]["major"] = "8"  # the schema
+    path = write(tmp_path, cfg)
+    with pytest.raises(ConfigError) as e:
+        load(str(tmp_path))
+    assert str(e.value) == f"{path}: linux.resources.devices[0].major: must be an integer"
+    assert e.value.field == "linux.resources.devices[0].major"
 
 
 def test_user_ns_with_mappings_loads(tmp_path: Path) -> None:
