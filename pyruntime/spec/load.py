@@ -169,6 +169,10 @@ def check(cfg: Config) -> None:
         dest = m.get("destination")
         if not isinstance(dest, str) or not dest:
             raise cfg.err(f"mounts[{i}].destination", "required string is missing")
+        for key in ("uidMappings", "gidMappings"):
+            if m.get(key):
+                raise cfg.err(f"mounts[{i}].{key}", "idmapped mounts are not supported by this version "
+                                                    "of pyruntime")
     for kind, hooks in (d.get("hooks") or {}).items():
         for i, h in enumerate(hooks or []):
             if not isinstance(h.get("path"), str) or not h["path"].startswith("/"):

@@ -118,6 +118,8 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
      "required string is missing"),
     ("time offsets", _set({"monotonic": {"secs": 1}}, "linux", "timeOffsets"), "linux.timeOffsets",
      "time offsets need a new time namespace"),
+    ("idmapped mount", lambda c: c["mounts"][0].update(uidMappings=[{"containerID": 0, "hostID": 1, "size": 1}]),
+     "mounts[0].uidMappings", "idmapped mounts are not supported by this version of pyruntime"),
 ]
 
 
