@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 
 LEVELS = ("MUST", "MUST NOT", "SHOULD", "SHOULD NOT")
-DOCS = ("runtime", "runtime_linux", "config", "config_linux")
+DOCS = ("runtime", "runtime_linux", "config", "config_linux", "config_linux_cgroups")
 
 
 class S:

@@ -48,7 +48,7 @@ def build(py: dict[str, Any], rc: dict[str, Any]) -> tuple[list[list[str]], list
     rows: list[list[str]] = []
     problems: list[str] = []
     counts: dict[str, int] = {}
-    for sid, (doc, s) in all_sentences().items():
+    for sid, (_doc, s) in all_sentences().items():
         pv, pr = verdict(py["results"].get(sid))
         rv, rr = verdict(rc["results"].get(sid))
         if s.untestable:
