@@ -5,6 +5,7 @@
 #
 # 1. scripts/setup.sh (Debian packages, .venv, pip install '.[test]')
 # 2. pytest on tests/unit and tests/integration, verbose, with the reason of every skip
+# 2b. the conformance suite against pyruntime and runc (scripts/conformance.sh)
 # 3. ruff check pyruntime hooks tests bench
 # 4. mypy pyruntime
 # Every step runs; the script exits non-zero if any of them failed. pytest's exit
@@ -31,6 +32,10 @@ case $rc in
        failed+=("pytest(no tests)") ;;
     *) failed+=("pytest(rc=$rc)") ;;
 esac
+
+echo
+echo "==> conformance suite against pyruntime and runc (scripts/conformance.sh)"
+if bash scripts/conformance.sh; then :; else failed+=("conformance(rc=$?)"); fi
 
 lint_paths=()
 for p in pyruntime hooks tests bench; do
