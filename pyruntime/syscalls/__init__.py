@@ -99,6 +99,7 @@ class Syscalls(Protocol):
                       runtime: int = 0, deadline: int = 0, period: int = 0) -> None: ...
     def ioprio_set(self, which: int, who: int, ioprio: int) -> None: ...
     def personality(self, persona: int) -> int: ...
+    def bpf(self, cmd: int, attr: bytearray) -> int: ...
 
 
 def _fail(call: str, path: str | None = None) -> OSError:
@@ -190,6 +191,14 @@ class NativeSyscalls:
         r = int(self._lib.pyrt_personality(persona))
         if r < 0:
             raise _fail("personality")
+        return r
+
+    def bpf(self, cmd: int, attr: bytearray) -> int:
+        """bpf(2) with `attr` (a union bpf_attr as bytes, updated in place by the kernel)."""
+        buf = self._ffi.from_buffer(attr)
+        r = int(self._lib.pyrt_bpf(cmd, buf, len(attr)))
+        if r < 0:
+            raise _fail(f"bpf({cmd})")
         return r
 
 

@@ -30,6 +30,7 @@ ffibuilder.cdef(
                            uint32_t priority, uint64_t runtime, uint64_t deadline, uint64_t period);
     int pyrt_ioprio_set(int which, int who, int ioprio);
     int pyrt_personality(unsigned long persona);
+    long pyrt_bpf(int cmd, void *attr, unsigned int size);
     """
 )
 
@@ -108,6 +109,11 @@ ffibuilder.set_source(
         return (int)syscall(SYS_ioprio_set, which, who, ioprio);
     }
     static int pyrt_personality(unsigned long persona) { return personality(persona); }
+    /* bpf(2), raw: callers build `union bpf_attr` as bytes (cgroup v2
+       device programs: BPF_PROG_LOAD, BPF_PROG_ATTACH, BPF_PROG_QUERY). */
+    static long pyrt_bpf(int cmd, void *attr, unsigned int size) {
+        return syscall(SYS_bpf, cmd, attr, size);
+    }
     """,
 )
 
