@@ -11,6 +11,7 @@ import os
 import pwd
 
 from pyruntime import capabilities, jsonfast, lsm, sysctl
+from pyruntime.cgroups import factory
 from pyruntime.cgroups.hierarchy import hierarchies
 from pyruntime.cgroups.manager import Manager
 from pyruntime.cgroups.support import check_resources
@@ -87,7 +88,7 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
     ns_fds: list[tuple[str, int]] = []
     try:
         cgroup_mounts = hierarchies()
-        mgr = Manager.for_config(cfg.linux.get("cgroupsPath"), o.cid, cgroup_mounts,
+        mgr = factory.for_config(cfg.linux.get("cgroupsPath"), o.cid, cgroup_mounts,
                                  with_unified=cfg.new_ns("cgroup"))
         c.data = {
             "ociVersion": cfg.data["ociVersion"], "id": o.cid, "pid": 0,

@@ -6,7 +6,7 @@ import _signal as signal  # not `signal`: it imports enum (~3 ms)
 import os
 import time
 
-from pyruntime.cgroups.manager import Manager
+from pyruntime.cgroups import factory
 from pyruntime.errors import PyruntimeError, StateError
 from pyruntime.state.store import Container
 
@@ -33,7 +33,7 @@ def kill(c: Container, sig: int, all_procs: bool) -> None:
     status = c.status()
     if status not in ("created", "running", "paused"):
         raise StateError("container not running")
-    mgr = Manager.from_state(c.data.get("cgroup"))
+    mgr = factory.from_state(c.data.get("cgroup"))
     if all_procs:
         mgr.signal_all(sig)
         return
@@ -45,7 +45,7 @@ def kill(c: Container, sig: int, all_procs: bool) -> None:
 def destroy(c: Container) -> None:
     """Undo create: kill every process, remove the cgroup and the state dir,
     then run poststop hooks."""
-    mgr = Manager.from_state(c.data.get("cgroup"))
+    mgr = factory.from_state(c.data.get("cgroup"))
     if c.init_alive():
         try:
             os.kill(c.pid, signal.SIGKILL)

@@ -50,7 +50,7 @@ def _stop(c: Container) -> None:
     (runtime-spec 1.3); its state stays (stopped) for `delete`."""
     import _signal as signal
 
-    from pyruntime.cgroups.manager import Manager
+    from pyruntime.cgroups import factory
 
     if c.init_alive():
         try:
@@ -58,7 +58,7 @@ def _stop(c: Container) -> None:
         except ProcessLookupError:
             pass
     try:
-        Manager.from_state(c.data.get("cgroup")).signal_all(signal.SIGKILL)
+        factory.from_state(c.data.get("cgroup")).signal_all(signal.SIGKILL)
     except (PyruntimeError, OSError):
         pass
     for _ in range(2000):
