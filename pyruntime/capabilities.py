@@ -6,7 +6,6 @@ raise ambient capabilities (each must be permitted and inheritable)."""
 from __future__ import annotations
 
 from pyruntime import syscalls as sc
-from pyruntime.errors import ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,11 +35,16 @@ def last_cap() -> int:
 
 
 def mask(names: list[str], field: str) -> int:
+    """runtime-spec (1.1+): a capability the runtime does not know MUST be
+    logged as a warning and SHOULD NOT fail the container (runc does so)."""
     m = 0
     for n in names:
         i = BY_NAME.get(n)
         if i is None:
-            raise ConfigError(f"{field}: unknown capability {n!r}", field=field)
+            from pyruntime.log import log
+
+            log.warning(f"{field}: unknown capability {n!r} ignored")
+            continue
         m |= 1 << i
     return m
 

@@ -43,13 +43,21 @@ def loads(data: str | bytes) -> Any:
         i += 1
     try:
         obj, end = _scan(s, i)
-    except StopIteration as e:
-        raise ValueError(f"Expecting value: char {e.value}") from None
+    except (StopIteration, SystemError, ValueError):
+        # _json reports most errors through json.decoder.JSONDecodeError, which
+        # it cannot build here (json.decoder is not imported): on this rare
+        # path, let the json package find and word the error.
+        _Context.memo.clear()
+        import json
+
+        json.loads(s)
+        raise ValueError("invalid JSON") from None
+    finally:
+        _Context.memo.clear()
     while end < n and s[end] in _WS:
         end += 1
     if end != n:
-        raise ValueError(f"Extra data: char {end}")
-    _Context.memo.clear()
+        raise ValueError(f"Extra data: line {s.count(chr(10), 0, end) + 1} char {end}")
     return obj
 
 

@@ -135,6 +135,10 @@ def _action(name: Any, errno_ret: Any, field: str, errno_field: str) -> int:
     if act in WITH_ERRNO:
         ret = _errno.EPERM if errno_ret is None else _uint(errno_ret, errno_field, 16)
         act |= ret
+    elif errno_ret is not None:
+        # runtime-spec: errnoRet/defaultErrnoRet only mean something for actions
+        # that return an errno (runc ignores them; an error is what the spec asks).
+        raise _cfg_err(errno_field, f"{name} does not return an errno")
     return act
 
 

@@ -27,7 +27,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # --- 1. Debian packages --------------------------------------------------------
-PACKAGES=(runc busybox-static gcc libc6-dev libseccomp-dev pkg-config iproute2 procps golang-github-containers-common)
+PACKAGES=(runc busybox-static gcc libc6-dev libseccomp-dev pkg-config iproute2 procps golang-github-containers-common qemu-system-x86)
 
 # Debian's own python3 needs python3-venv for `-m venv` and python3-dev for the
 # cffi build; a pyenv (or other self-built) Python already has both.

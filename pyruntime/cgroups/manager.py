@@ -40,6 +40,13 @@ def _read(path: str) -> str:
         return f.read()
 
 
+def _read_or(path: str, default: str) -> str:
+    try:
+        return _read(path)
+    except OSError:
+        return default
+
+
 class Manager:
     def __init__(self, paths: dict[str, str], created: list[str] | None = None) -> None:
         self.paths = paths          # {controller: absolute cgroup directory}
@@ -109,6 +116,14 @@ class Manager:
             if not _read(os.path.join(d, f)).strip():
                 _write(os.path.join(d, f), _read(os.path.join(parent, f)).strip() or "\n")
 
+    def check_not_frozen(self) -> None:
+        """A container placed in a frozen cgroup would never run: its init
+        would sit frozen and `create` wait for it forever."""
+        p = self.paths.get("freezer")
+        if p and _read_or(os.path.join(p, "freezer.state"), "").strip() in ("FROZEN", "FREEZING"):
+            raise PyruntimeError(f"linux.cgroupsPath: cgroup {p} is frozen; thaw it or use another path",
+                                 field="linux.cgroupsPath", path=p)
+
     def apply(self, resources: dict[str, Any] | None) -> None:
         """Write the limits of linux.resources this version supports."""
         res = resources or {}
@@ -125,8 +140,8 @@ class Manager:
                           "linux.resources.memory.reservation")
         pids = res.get("pids") or {}
         if pids.get("limit") is not None and self.paths.get("pids"):
-            lim = int(pids["limit"])
-            self._set(self.paths["pids"], "pids.max", "max" if lim <= 0 else lim,
+            lim = int(pids["limit"])  # runtime-spec 1.3: 0 is a limit (no new task); -1 is none
+            self._set(self.paths["pids"], "pids.max", "max" if lim < 0 else lim,
                       "linux.resources.pids.limit")
         dpath = self.paths.get("devices")
         if dpath:

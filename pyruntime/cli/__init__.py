@@ -23,6 +23,11 @@ COMMANDS = {
     "list": "lists containers started by pyruntime with the given root",
     "spec": "create a new specification file",
     "features": "show the enabled features",
+    "pause": "pause suspends all processes inside the container",
+    "resume": "resumes all processes that have been previously paused",
+    "ps": "ps displays the processes running inside a container",
+    "update": "update container resource constraints",
+    "events": "display container events such as OOM notifications, cpu, memory, and IO usage statistics",
 }
 
 GLOBAL_FLAGS = [

@@ -100,7 +100,7 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
         mgr.create()
         c.data["cgroup"] = mgr.to_state()
         c.save()
-        mgr.apply(cfg.linux.get("resources"))
+        mgr.check_not_frozen()
         os.mkfifo(c.fifo, 0o622)
         os.chmod(c.fifo, 0o622)
         fifo_fd = os.open(c.fifo, os.O_PATH | os.O_CLOEXEC)
@@ -123,6 +123,10 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
             c.data["pid"] = pid
             c.data["start_time"] = st[1] if st else -1
             c.save()
+            # Limits go on once the init is inside (runc: Apply, then Set): a
+            # pids limit of 0 would otherwise stop the intermediate forking it.
+            # The init is still our code, far from the user's process.
+            mgr.apply(cfg.linux.get("resources"))
             _set_rlimits(pid, proc.get("rlimits") or [])
             if proc.get("oomScoreAdj") is not None:
                 settings.set_oom_score_adj(pid, int(proc["oomScoreAdj"]))
@@ -157,6 +161,12 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
             except PyruntimeError:
                 pass
         c.destroy()
+        # runtime-spec lifecycle: a failed create continues at step 12
+        # (delete), whose step 13 runs the poststop hooks.
+        if c.data:
+            from pyruntime.lifecycle.destroy import run_poststop
+
+            run_poststop(c, cfg.data)
         raise
     return c, spawned
 

@@ -10,6 +10,10 @@ from pyruntime.cgroups import factory
 from pyruntime.errors import PyruntimeError, StateError
 from pyruntime.state.store import Container
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 SIGNALS = {name: int(getattr(signal, name)) for name in dir(signal)
            if name.startswith("SIG") and not name.startswith("SIG_") and isinstance(getattr(signal, name), int)}
 
@@ -59,20 +63,26 @@ def destroy(c: Container) -> None:
     except (OSError, ValueError):
         pass
     c.destroy()
-    poststop = ((cfg or {}).get("hooks") or {}).get("poststop") or []
-    if poststop:
-        from pyruntime.hooks import run_hooks, state_json
-        from pyruntime.log import log
+    run_poststop(c, cfg)
 
-        # hooks: a failing poststop hook is a warning; the others still run, delete succeeds
-        # (runtime-spec; runc 1.1.5 stops at the first and fails delete)
-        d = c.data
-        state = state_json(d.get("ociVersion") or "", c.id, "stopped", 0, d.get("bundle") or "",
-                           d.get("annotations"))
-        try:
-            run_hooks("poststop", poststop, state, d.get("bundle"), warn=True)
-        except Exception as e:  # noqa: BLE001 - e.g. fork failing: still only a warning
-            log.warning(f"hooks.poststop: {e}")
+
+def run_poststop(c: Container, cfg: dict[str, Any] | None) -> None:
+    """runtime-spec lifecycle step 13, after the container is gone: each
+    failure is a warning, the others still run, and delete succeeds (runc
+    1.1.5 stops at the first failure)."""
+    poststop = ((cfg or {}).get("hooks") or {}).get("poststop") or []
+    if not poststop:
+        return
+    from pyruntime.hooks import run_hooks, state_json
+    from pyruntime.log import log
+
+    d = c.data
+    state = state_json(d.get("ociVersion") or "", c.id, "stopped", 0, d.get("bundle") or "",
+                       d.get("annotations"))
+    try:
+        run_hooks("poststop", poststop, state, d.get("bundle"), warn=True)
+    except Exception as e:  # noqa: BLE001 - e.g. fork failing: still only a warning
+        log.warning(f"hooks.poststop: {e}")
 
 
 def _wait_gone(c: Container) -> None:

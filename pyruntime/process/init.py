@@ -13,7 +13,7 @@ import _socket
 import errno
 import os
 
-from pyruntime import capabilities, namespaces, sysctl
+from pyruntime import capabilities, sysctl
 from pyruntime import syscalls as sc
 from pyruntime.errors import PyruntimeError, from_oserror
 from pyruntime.hooks import run_hooks, state_json
@@ -117,16 +117,14 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
     hooks = cfg.hooks
     net_devices = linux.get("netDevices") or {}
     if hooks.get("prestart") or hooks.get("createRuntime") or net_devices:
-        # P1 moves netDevices into our network namespace, then runs prestart
-        # and createRuntime hooks (sync.py step 3).
+        # P1 moves netDevices into our network namespace and sets them up, then
+        # runs prestart and createRuntime hooks (sync.py step 3).
         chan.send({"t": "hooks"})
         msg, _ = chan.recv()
         if msg is None:
             os._exit(1)
         if msg.get("t") != "ok":
             return
-        for host_name, d in net_devices.items():
-            namespaces.link_up((d or {}).get("name") or host_name)
     if hooks.get("createContainer") or hooks.get("startContainer"):
         # hooks: the host's /proc is still mounted at /proc here
         global _host_pid

@@ -109,9 +109,12 @@ def create_config_devices(rootfs: str, devices: list[dict[str, Any]], userns: bo
         if kind is None:
             raise PyruntimeError(f"{field}.type: unknown device type {d.get('type')!r}", field=field)
         path = d.get("path", "")
-        if not isinstance(path, str) or not path.startswith("/dev/") \
-                or posixpath.normpath(path) != path.rstrip("/"):
-            raise PyruntimeError(f"{field}.path: {path!r} is not under /dev", field=field)
+        # Anywhere in the container (the spec does not limit devices to /dev);
+        # _make_node resolves the path inside the rootfs.
+        if not isinstance(path, str) or not path.startswith("/") \
+                or posixpath.normpath(path) != path.rstrip("/") or path == "/":
+            raise PyruntimeError(f"{field}.path: {path!r} must be a normalised absolute path",
+                                 field=field)
         if path == "/dev/ptmx":
             continue  # always the devpts instance's ptmx (create_symlinks), as in runc
         _make_node(rootfs, path, kind, int(d.get("major", 0)), int(d.get("minor", 0)),

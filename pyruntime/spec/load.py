@@ -173,6 +173,9 @@ def check(cfg: Config) -> None:
             if m.get(key):
                 raise cfg.err(f"mounts[{i}].{key}", "idmapped mounts are not supported by this version "
                                                     "of pyruntime")
+    for key in (d.get("annotations") or {}):
+        if not key:
+            raise cfg.err("annotations", "keys must not be empty")
     for kind, hooks in (d.get("hooks") or {}).items():
         for i, h in enumerate(hooks or []):
             if not isinstance(h.get("path"), str) or not h["path"].startswith("/"):

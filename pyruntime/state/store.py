@@ -148,10 +148,10 @@ class Container:
             return "creating" if alive else "stopped"
         if not alive:
             return "stopped"
+        if self._frozen():  # before created: runc pauses created containers too
+            return "paused"
         if os.path.exists(self.fifo):
             return "created"
-        if self._frozen():
-            return "paused"
         return "running"
 
     def _frozen(self) -> bool:

@@ -240,7 +240,7 @@ def test_apply_writes_limits_and_device_rules(cgroot: tuple[Path, FakeCgroupOs],
                for p, _ in writes)
 
 
-@pytest.mark.parametrize(("limit", "want"), [(0, "max"), (-1, "max"), (1, "1")])
+@pytest.mark.parametrize(("limit", "want"), [(0, "0"), (-1, "max"), (1, "1")])
 def test_apply_pids_limit(cgroot: tuple[Path, FakeCgroupOs], limit: int, want: str) -> None:
     base, _ = cgroot
     m = Manager.for_config(None, "ctr")

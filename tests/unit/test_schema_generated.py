@@ -155,29 +155,21 @@ def test_errors_carry_json_path_and_problem() -> None:
 # ------------------------------------------------------------ the hot path
 
 _PROBE = """
-import sys, time
+import sys
 from pyruntime import jsonfast
-t0 = time.perf_counter()
 from pyruntime.spec import validator
-t1 = time.perf_counter()
 cfg = jsonfast.loads(sys.stdin.read())
 assert validator.validate(cfg) == []
-t2 = time.perf_counter()
-for _ in range(200):
-    validator.validate(cfg)
-t3 = time.perf_counter()
 print(" ".join(sorted(sys.modules)))
-print(t1 - t0, t2 - t1, (t3 - t2) / 200)
 """
 
 
-def test_hot_path_imports_nothing_heavy_and_is_fast() -> None:
+def test_hot_path_imports_nothing_heavy() -> None:
+    """Validation runs on every create: it must not pull in jsonschema or the
+    stdlib modules measured at several ms each (its cost belongs in bench/)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     p = subprocess.run([sys.executable, "-S", "-c", _PROBE], input=json.dumps(RUNC_SPEC), env=env,
                        capture_output=True, text=True, check=True, cwd=REPO)
-    mods, times = p.stdout.splitlines()
-    heavy = set(mods.split()) & {"jsonschema", "re", "json", "typing", "dataclasses", "enum", "referencing"}
+    heavy = set(p.stdout.split()) & {"jsonschema", "re", "json", "typing", "dataclasses", "enum", "referencing"}
     assert not heavy
-    imp, first, each = (float(x) for x in times.split())
-    # Generous bounds (a loaded CI machine): measured ~0.3 ms import, ~0.05 ms per validation.
-    assert imp < 0.02 and first < 0.02 and each < 0.005, times
+    assert "pyruntime.spec._schema_validator" in p.stdout.split()

@@ -1,0 +1,136 @@
+"""update: change the resource limits of a live container (runc update.go).
+
+The request is a LinuxResources object (from --resources or built from the
+flags). As runc 1.1 does, only these fields are taken from it, a zero value
+meaning "leave as it is": memory.{limit,reservation,swap}, pids.limit,
+cpu.{shares,quota,period,realtimeRuntime,realtimePeriod,cpus,mems,idle,burst},
+blockIO.weight and unified. Everything else in the object (devices,
+hugepageLimits, network, ...) is ignored, as runc ignores it. Of the fields
+taken, those this version cannot apply are refused by name, as create refuses
+them (cgroups/support.py). The new values go into the state dir's config
+snapshot so later reads see them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyruntime import jsonfast
+from pyruntime.cgroups import factory
+from pyruntime.cgroups.manager import Manager
+from pyruntime.cgroups.support import check_resources
+from pyruntime.errors import PyruntimeError, StateError
+from pyruntime.state.store import Container
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+# {group: {key: kind}} of the LinuxResources fields `runc update` uses
+# ("u" unsigned, "i" signed, "s" string, "b" bool, "o" object)
+TAKEN: dict[str, dict[str, str]] = {
+    "memory": {"limit": "i", "reservation": "i", "swap": "i", "kernel": "i", "kernelTCP": "i"},
+    "cpu": {"shares": "u", "quota": "i", "period": "u", "realtimeRuntime": "i",
+            "realtimePeriod": "u", "cpus": "s", "mems": "s", "idle": "i", "burst": "u"},
+    "blockIO": {"weight": "u"},
+    "pids": {"limit": "i"},
+}
+IGNORED_MEMORY = ("kernel", "kernelTCP")
+
+
+def _check_type(field: str, v: Any, kind: str) -> None:
+    ok = {"i": isinstance(v, int) and not isinstance(v, bool),
+          "u": isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+          "s": isinstance(v, str), "b": isinstance(v, bool)}[kind]
+    if not ok:
+        want = {"i": "int64", "u": "uint64", "s": "string", "b": "bool"}[kind]
+        raise PyruntimeError(f"json: cannot unmarshal {jsonfast.dumps(v)} into Go struct field "
+                             f"{field} of type {want}")
+
+
+def requested(res: dict[str, Any]) -> dict[str, Any]:
+    """The part of a LinuxResources object runc's update uses, zero values left out."""
+    if not isinstance(res, dict):
+        raise PyruntimeError("json: cannot unmarshal resources: not an object")
+    out: dict[str, Any] = {}
+    for group, keys in TAKEN.items():
+        value = res.get(group)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise PyruntimeError(f"json: cannot unmarshal {group}: not an object")
+        taken: dict[str, Any] = {}
+        for k, kind in keys.items():
+            v = value.get(k)
+            if v is None:
+                continue
+            _check_type(f"LinuxResources.{group}.{k}", v, kind)
+            if v not in (0, ""):
+                taken[k] = v
+        if taken:
+            out[group] = taken
+    unified = res.get("unified")
+    if unified:
+        out["unified"] = unified
+    return out
+
+
+def _memsw(mgr: Manager) -> str | None:
+    p = mgr.paths.get("memory")
+    return p if p and os.path.exists(os.path.join(p, "memory.memsw.limit_in_bytes")) else None
+
+
+def _apply(mgr: Manager, res: dict[str, Any], devices: Any) -> None:
+    if type(mgr) is Manager:
+        # v1: the device list did not change and rewriting it starts with a deny-all
+        # (a window of EPERM for the container, EINVAL once it has sub-cgroups): leave it
+        Manager({k: p for k, p in mgr.paths.items() if k != "devices"}).apply(res)
+    else:
+        mgr.apply(dict(res, devices=devices) if devices is not None else res)
+
+
+def update(c: Container, res: dict[str, Any]) -> None:
+    """Apply the LinuxResources object res to the running container c."""
+    req = requested(res)
+    mem = dict(req.get("memory") or {})
+    for k in IGNORED_MEMORY:
+        if mem.pop(k, None):
+            from pyruntime.log import log
+
+            log.warning("Kernel memory settings are ignored and will be removed")
+    if mem:
+        req["memory"] = mem
+    else:
+        req.pop("memory", None)
+    if c.status() not in ("created", "running", "paused"):
+        raise StateError("container not running")
+    check_resources(req)
+
+    mgr = factory.from_state(c.data.get("cgroup"))
+    try:
+        cfg = c.config()
+    except (OSError, ValueError):
+        cfg = {}
+    linux = cfg.setdefault("linux", {})
+    resources = linux.get("resources") or {}
+    linux["resources"] = resources
+    devices = resources.get("devices")
+
+    limit, swap = mem.get("limit", 0), mem.get("swap", 0)
+    if limit == -1 and not swap and _memsw(mgr):
+        swap = mem["swap"] = -1  # unlimited memory: unlimited memory+swap too (runc)
+    if limit and swap and mgr.paths.get("memory"):
+        # v1 memory+swap must stay >= memory: raising both writes swap first (runc)
+        try:
+            with open(os.path.join(mgr.paths["memory"], "memory.limit_in_bytes")) as f:
+                cur = int(f.read())
+        except (OSError, ValueError):
+            cur = 0
+        if swap == -1 or cur < swap:
+            _apply(mgr, {"memory": {"swap": swap}}, devices)
+    _apply(mgr, {k: v for k, v in req.items() if k in ("memory", "pids")}, devices)
+
+    for group in ("memory", "pids"):
+        if req.get(group):
+            resources[group] = dict(resources.get(group) or {}, **req[group])
+    c.save_config(jsonfast.dumps(cfg, indent=2).encode())

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The cgroup v2 lane: a focused set of tests run on a pure cgroup v2 host, a
+# qemu guest (scripts/guest/run.sh) booted with cgroup_no_v1=all:
+#
+#   bash scripts/guest/test.sh [extra pytest args]
+#
+#   tests/integration/test_cgroup_v2.py   everything (placement, memory.max OOM,
+#                                         pids.max, eBPF devices, freeze, kill --all
+#                                         through cgroup.kill, the cgroup mount, delete)
+#   tests/integration/test_lifecycle.py   the create/start/kill/delete core
+#   tests/integration/test_run.py         (-k selection below)
+#
+# The guest runs code ~20x slower (software emulation): ~4-6 minutes on 2 cores.
+# The static probes are compiled here first (gcc in the guest is slow).
+# Exit status: pytest's in the guest (125: the guest gave none).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$REPO"
+
+if [ ! -x .venv/bin/python ]; then
+    echo "guest/test.sh: no .venv (run scripts/setup.sh first)" >&2
+    exit 2
+fi
+probes="$REPO/build/guest/probes"
+mkdir -p "$probes"
+for p in memhog forkmany; do
+    src="tests/support/probes/$p.c"
+    if [ ! -x "$probes/$p" ] || [ "$src" -nt "$probes/$p" ]; then
+        gcc -static -O1 -o "$probes/$p" "$src"
+    fi
+done
+
+# Lifecycle tests that cross the cgroup code (create, kill, delete, errors).
+LIFECYCLE_K="test_create_blocks_before_user_process_then_start_runs_it \
+or (test_kill_stops_and_delete_removes and number) or test_kill_all \
+or test_delete_running_fails_and_force_works or test_delete_force_created \
+or test_init_dies_between_create_and_start or test_kill_stopped"
+
+# .venv/bin/python links to the real interpreter: no pyenv shim in the guest.
+export PATH="$REPO/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+export PYRT_PROBES_DIR="$probes"
+export PYTHONDONTWRITEBYTECODE=1
+start=$(date +%s)
+set +e
+bash scripts/guest/run.sh .venv/bin/python -m pytest -p no:cacheprovider -v -rs \
+    tests/integration/test_cgroup_v2.py \
+    "tests/integration/test_lifecycle.py" -k "test_cgroup_v2 or $LIFECYCLE_K" "$@"
+rc=$?
+set -e
+echo "guest/test.sh: cgroup v2 lane rc=$rc in $(( $(date +%s) - start )) s"
+exit $rc

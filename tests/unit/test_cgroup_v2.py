@@ -1,0 +1,178 @@
+"""The cgroup v2 manager (pyruntime/cgroups/v2.py) and the factory's choice,
+on a fake cgroup2 tree of plain files in tmp_path (no root, no kernel)."""
+
+from __future__ import annotations
+
+import _signal as signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyruntime.cgroups import ebpf, factory, v2
+from pyruntime.cgroups.devices import DEFAULT_ALLOWED
+from pyruntime.cgroups.manager import Manager
+from pyruntime.cgroups.v2 import V2Manager, swap_v2
+from pyruntime.errors import PyruntimeError
+
+MIB = 1 << 20
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "cgroup"
+    root.mkdir()
+    (root / "cgroup.controllers").write_text("cpuset cpu io memory hugetlb pids rdma misc\n")
+    (root / "cgroup.subtree_control").write_text("")
+    return root
+
+
+@pytest.fixture
+def filters(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any, Any]]:
+    calls: list[tuple[str, Any, Any]] = []
+    monkeypatch.setattr(ebpf, "set_device_filter", lambda d, rules, extra: calls.append((d, rules, extra)))
+    return calls
+
+
+def files(d: Path, *names: str) -> None:
+    for n in names:
+        (d / n).write_text("")
+
+
+# ---------------------------------------------------------------- choosing and finding
+
+def test_factory_picks_v2_only_on_a_pure_v2_host() -> None:
+    assert type(factory.for_config("/x", "id", {"unified": "/sys/fs/cgroup"})) is V2Manager
+    hybrid = {"memory": "/sys/fs/cgroup/memory", "unified": "/sys/fs/cgroup/unified"}
+    assert type(factory.for_config("/x", "id", hybrid)) is Manager
+
+
+def test_state_round_trip_and_dispatch() -> None:
+    m = V2Manager("/sys/fs/cgroup/a/b", ["/sys/fs/cgroup/a", "/sys/fs/cgroup/a/b"])
+    d = m.to_state()
+    assert d["kind"] == "v2"
+    assert d["paths"] == {"unified": "/sys/fs/cgroup/a/b"}  # what the rootfs cgroup mount reads
+    back = factory.from_state(d)
+    assert isinstance(back, V2Manager)
+    assert (back.path, back.created, back.mount) == (m.path, m.created, m.mount)
+    assert type(factory.from_state({"paths": {"memory": "/x"}})) is Manager  # no kind: v1
+    assert type(factory.from_state(None)) is Manager
+
+
+def test_absolute_and_relative_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(v2, "own_cgroups", lambda: {"unified": "/user.slice/me"})
+    mounts = {"unified": "/sys/fs/cgroup"}
+    assert V2Manager.for_config("/a//b/", "id", mounts).path == "/sys/fs/cgroup/a/b"
+    assert V2Manager.for_config("c/d", "id", mounts).path == "/sys/fs/cgroup/user.slice/me/c/d"
+    assert V2Manager.for_config(None, "myid", mounts).path == "/sys/fs/cgroup/user.slice/me/myid"
+
+
+@pytest.mark.parametrize("path", ["/a/../b", "slice:prefix:name", "/"])
+def test_bad_paths(path: str) -> None:
+    with pytest.raises(PyruntimeError):
+        V2Manager.for_config(path, "id", {"unified": "/sys/fs/cgroup"})
+
+
+# ---------------------------------------------------------------- create
+
+def test_create_enables_controllers_on_the_way_down(tree: Path) -> None:
+    m = V2Manager(str(tree / "a" / "b"), mount=str(tree))
+    # the middle level exists already, with its own files
+    (tree / "a").mkdir()
+    (tree / "a" / "cgroup.controllers").write_text("cpu memory pids\n")
+    (tree / "a" / "cgroup.subtree_control").write_text("memory\n")
+    m.create()
+    assert (tree / "a" / "b").is_dir()
+    assert m.created == [str(tree / "a" / "b")]  # only what it made
+    assert (tree / "cgroup.subtree_control").read_text() == "+cpu +cpuset +io +memory +pids +hugetlb"
+    assert (tree / "a" / "cgroup.subtree_control").read_text().startswith("+cpu +pids")
+
+
+# ---------------------------------------------------------------- apply
+
+@pytest.mark.parametrize(("swap", "limit", "want"), [
+    (0, None, -1),                   # memory unlimited, swap unset: both unlimited
+    (-1, 32 * MIB, -1),
+    (0, 32 * MIB, None),             # unset: left alone
+    (32 * MIB, 32 * MIB, 0),         # memory+swap == memory: no swap
+    (48 * MIB, 32 * MIB, 16 * MIB),
+])
+def test_swap_conversion(swap: int, limit: int | None, want: int | None) -> None:
+    assert swap_v2(swap, limit) == want
+
+
+@pytest.mark.parametrize(("swap", "limit"), [(16 * MIB, 32 * MIB), (16 * MIB, None), (16 * MIB, -1)])
+def test_swap_conversion_errors(swap: int, limit: int | None) -> None:
+    with pytest.raises(PyruntimeError) as e:
+        swap_v2(swap, limit)
+    assert e.value.field == "linux.resources.memory.swap"
+
+
+def test_apply_writes_the_v2_files(tree: Path, filters: list[Any]) -> None:
+    d = tree / "c"
+    d.mkdir()
+    files(d, "memory.max", "memory.low", "memory.swap.max", "pids.max")
+    rules = [{"allow": False, "access": "rwm"}]
+    V2Manager(str(d), mount=str(tree)).apply({
+        "memory": {"limit": 32 * MIB, "reservation": 16 * MIB, "swap": 48 * MIB},
+        "pids": {"limit": 0}, "devices": rules})
+    assert (d / "memory.max").read_text() == str(32 * MIB)
+    assert (d / "memory.low").read_text() == str(16 * MIB)
+    assert (d / "memory.swap.max").read_text() == str(16 * MIB)
+    assert (d / "pids.max").read_text() == "max"
+    assert filters == [(str(d), rules, DEFAULT_ALLOWED)]
+
+
+def test_apply_swap_alone_uses_the_limit_in_force(tree: Path, filters: list[Any]) -> None:
+    d = tree / "c"
+    d.mkdir()
+    (d / "memory.max").write_text(f"{32 * MIB}\n")
+    files(d, "memory.swap.max")
+    V2Manager(str(d), mount=str(tree)).apply({"memory": {"swap": 64 * MIB}})
+    assert (d / "memory.swap.max").read_text() == str(32 * MIB)
+
+
+def test_apply_without_the_controller_names_the_field(tree: Path, filters: list[Any]) -> None:
+    d = tree / "c"
+    d.mkdir()
+    with pytest.raises(PyruntimeError) as e:
+        V2Manager(str(d), mount=str(tree)).apply({"pids": {"limit": 5}})
+    assert e.value.field == "linux.resources.pids.limit"
+    assert "pids controller is not enabled" in str(e.value)
+
+
+def test_no_swap_accounting_is_fine_for_no_swap(tree: Path, filters: list[Any]) -> None:
+    d = tree / "c"
+    d.mkdir()
+    files(d, "memory.max")  # no memory.swap.max
+    V2Manager(str(d), mount=str(tree)).apply({"memory": {"limit": 32 * MIB, "swap": 32 * MIB}})
+    assert (d / "memory.max").read_text() == str(32 * MIB)
+
+
+# ---------------------------------------------------------------- freeze, kill, destroy
+
+def test_freeze_waits_for_events(tree: Path) -> None:
+    d = tree / "c"
+    d.mkdir()
+    files(d, "cgroup.freeze")
+    (d / "cgroup.events").write_text("populated 1\nfrozen 1\n")
+    assert V2Manager(str(d), mount=str(tree)).freeze(True)
+    assert (d / "cgroup.freeze").read_text() == "1"
+    assert not V2Manager(str(tree / "gone"), mount=str(tree)).freeze(True)
+
+
+def test_sigkill_goes_through_cgroup_kill(tree: Path) -> None:
+    d = tree / "c"
+    d.mkdir()
+    files(d, "cgroup.kill")
+    V2Manager(str(d), mount=str(tree)).signal_all(signal.SIGKILL)
+    assert (d / "cgroup.kill").read_text() == "1"
+
+
+def test_destroy_removes_sub_cgroups_and_what_it_made(tree: Path) -> None:
+    top = tree / "a"
+    (top / "b" / "sub" / "deeper").mkdir(parents=True)
+    m = V2Manager(str(top / "b"), [str(top), str(top / "b")], mount=str(tree))
+    m.destroy()
+    assert not top.exists()
+    assert m.created == []
