@@ -18,6 +18,7 @@ import errno
 import os
 import time
 
+from pyruntime.cgroups import v1_resources
 from pyruntime.cgroups.devices import DEFAULT_ALLOWED, v1_writes
 from pyruntime.cgroups.hierarchy import UNIFIED, hierarchies, own_cgroups
 from pyruntime.errors import PyruntimeError
@@ -138,6 +139,18 @@ class Manager:
             if mem.get("reservation") is not None:
                 self._set(mpath, "memory.soft_limit_in_bytes", mem["reservation"],
                           "linux.resources.memory.reservation")
+        if mem:
+            v1_resources.apply_memory_extra(self.paths, mem, self._set)
+        if res.get("cpu"):
+            v1_resources.apply_cpu(self.paths, res["cpu"], self._set)
+        if res.get("blockIO"):
+            v1_resources.apply_block_io(self.paths, res["blockIO"], self._set)
+        if res.get("network"):
+            v1_resources.apply_network(self.paths, res["network"], self._set)
+        if res.get("rdma"):
+            v1_resources.apply_rdma(self.paths, res["rdma"], self._set)
+        if res.get("hugepageLimits"):
+            v1_resources.apply_hugetlb(self.paths, res["hugepageLimits"], self._set)
         pids = res.get("pids") or {}
         if pids.get("limit") is not None and self.paths.get("pids"):
             lim = int(pids["limit"])  # runtime-spec 1.3: 0 is a limit (no new task); -1 is none

@@ -11,10 +11,18 @@ if TYPE_CHECKING:
     from typing import Any
 
 APPLIED: dict[str, set[str] | None] = {
-    "memory": {"limit", "swap", "reservation"},
+    "memory": {"limit", "swap", "reservation", "kernel", "kernelTCP", "swappiness", "disableOOMKiller",
+               "useHierarchy"},
+    "cpu": None,
+    "blockIO": None,
+    "network": None,
+    "rdma": None,
+    "hugepageLimits": None,
     "pids": {"limit"},
     "devices": None,  # the whole list
 }
+# Not applied yet: "unified" (cgroup v2 files; refused on v1 hosts by runc too) and
+# memory.checkBeforeUpdate (an `update` rule).
 
 
 def _is_set(v: Any) -> bool:

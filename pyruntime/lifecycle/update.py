@@ -128,9 +128,10 @@ def update(c: Container, res: dict[str, Any]) -> None:
             cur = 0
         if swap == -1 or cur < swap:
             _apply(mgr, {"memory": {"swap": swap}}, devices)
-    _apply(mgr, {k: v for k, v in req.items() if k in ("memory", "pids")}, devices)
+    # check_resources above refused what create would refuse (today: unified).
+    _apply(mgr, req, devices)
 
-    for group in ("memory", "pids"):
-        if req.get(group):
+    for group in req:
+        if isinstance(req[group], dict) and req[group]:
             resources[group] = dict(resources.get(group) or {}, **req[group])
     c.save_config(jsonfast.dumps(cfg, indent=2).encode())

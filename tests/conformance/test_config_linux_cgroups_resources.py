@@ -124,7 +124,6 @@ def test_memory_kernel(request: pytest.FixtureRequest, rt: Runtime, cid: str, cg
     needs_v1("memory")
     if not _host_accepts("memory", "memory.kmem.limit_in_bytes", str(64 * MIB), f"pyrt-probe-{cid}"):
         pytest.skip("this kernel no longer enforces memory.kmem.limit_in_bytes (writes are ignored)")
-    known_gap(request, rt, gap("memory.kernel"))
     pid = create_in(rt, make_bundle, cid, cgpath, resources(memory={"kernel": 64 * MIB}))
     assert int(read(v1_dir(pid, "memory") / "memory.kmem.limit_in_bytes")) == 64 * MIB
 
@@ -135,7 +134,6 @@ def test_memory_kernel_tcp(request: pytest.FixtureRequest, rt: Runtime, cid: str
     needs_v1("memory")
     if not _host_accepts("memory", "memory.kmem.tcp.limit_in_bytes", str(64 * MIB), f"pyrt-probe-{cid}"):
         pytest.skip("this kernel does not take memory.kmem.tcp.limit_in_bytes")
-    known_gap(request, rt, gap("memory.kernelTCP"))
     known_gap(request, rt, "runc 1.1.5 does not write memory.kmem.tcp.limit_in_bytes", runtime="runc")
     pid = create_in(rt, make_bundle, cid, cgpath, resources(memory={"kernelTCP": 64 * MIB}))
     assert int(read(v1_dir(pid, "memory") / "memory.kmem.tcp.limit_in_bytes")) == 64 * MIB
@@ -145,7 +143,6 @@ def test_memory_kernel_tcp(request: pytest.FixtureRequest, rt: Runtime, cid: str
 def test_memory_swappiness(request: pytest.FixtureRequest, rt: Runtime, cid: str, cgpath: str,
                            make_bundle: MakeBundle) -> None:
     needs_v1("memory")
-    known_gap(request, rt, gap("memory.swappiness"))
     pid = create_in(rt, make_bundle, cid, cgpath, resources(memory={"swappiness": 17}))
     assert read(v1_dir(pid, "memory") / "memory.swappiness") == "17"
 
@@ -154,7 +151,6 @@ def test_memory_swappiness(request: pytest.FixtureRequest, rt: Runtime, cid: str
 def test_memory_disable_oom_killer(request: pytest.FixtureRequest, rt: Runtime, cid: str, cgpath: str,
                                    make_bundle: MakeBundle) -> None:
     needs_v1("memory")
-    known_gap(request, rt, gap("memory.disableOOMKiller"))
     pid = create_in(rt, make_bundle, cid, cgpath, resources(memory={"limit": 64 * MIB, "disableOOMKiller": True}))
     assert "oom_kill_disable 1" in read(v1_dir(pid, "memory") / "memory.oom_control").splitlines()
 
@@ -163,7 +159,6 @@ def test_memory_disable_oom_killer(request: pytest.FixtureRequest, rt: Runtime, 
 def test_memory_use_hierarchy(request: pytest.FixtureRequest, rt: Runtime, cid: str, cgpath: str,
                               make_bundle: MakeBundle) -> None:
     needs_v1("memory")
-    known_gap(request, rt, gap("memory.useHierarchy"))
     pid = create_in(rt, make_bundle, cid, cgpath, resources(memory={"useHierarchy": True}))
     assert read(v1_dir(pid, "memory") / "memory.use_hierarchy") == "1"
 
@@ -174,7 +169,6 @@ def test_memory_use_hierarchy(request: pytest.FixtureRequest, rt: Runtime, cid: 
 def test_cpu_shares_quota_period(request: pytest.FixtureRequest, rt: Runtime, cid: str, cgpath: str,
                                  make_bundle: MakeBundle) -> None:
     needs_v1("cpu")
-    known_gap(request, rt, gap("cpu"))
     pid = create_in(rt, make_bundle, cid, cgpath,
                     resources(cpu={"shares": 512, "quota": 20000, "period": 50000}))
     d = v1_dir(pid, "cpu")
@@ -189,7 +183,6 @@ def test_cpu_burst(request: pytest.FixtureRequest, rt: Runtime, cid: str, cgpath
     needs_v1("cpu")
     if not (v1_hierarchies()["cpu"] / "cpu.cfs_burst_us").exists():
         pytest.skip("this kernel has no CFS burst (cpu.cfs_burst_us)")
-    known_gap(request, rt, gap("cpu"))
     known_gap(request, rt, "runc 1.1.5 ignores cpu.burst (added in runc 1.2)", runtime="runc")
     pid = create_in(rt, make_bundle, cid, cgpath,
                     resources(cpu={"quota": 20000, "period": 100000, "burst": 10000}))
@@ -202,7 +195,6 @@ def test_cpu_realtime(request: pytest.FixtureRequest, rt: Runtime, cid: str, cgp
     needs_v1("cpu")
     if not (v1_hierarchies()["cpu"] / "cpu.rt_runtime_us").exists():
         pytest.skip("this kernel has no RT group scheduling (cpu.rt_runtime_us)")
-    known_gap(request, rt, gap("cpu"))
     pid = create_in(rt, make_bundle, cid, cgpath,
                     resources(cpu={"realtimeRuntime": 1000, "realtimePeriod": 100000}))
     d = v1_dir(pid, "cpu")
@@ -225,7 +217,6 @@ def test_cpu_cpus(request: pytest.FixtureRequest, rt: Runtime, cid: str, cgpath:
     cpus = _cpus()
     if len(cpus) < 2:
         pytest.skip("needs two CPUs to restrict the container to one")
-    known_gap(request, rt, gap("cpu"))
     one = str(cpus[-1])
     b = make_bundle(["grep", "Cpus_allowed_list", "/proc/self/status"],
                     mutate=with_path(cgpath, resources(cpu={"cpus": one})))
@@ -237,7 +228,6 @@ def test_cpu_cpus(request: pytest.FixtureRequest, rt: Runtime, cid: str, cgpath:
 def test_cpu_mems(request: pytest.FixtureRequest, rt: Runtime, cid: str, cgpath: str,
                   make_bundle: MakeBundle) -> None:
     needs_v1("cpuset")
-    known_gap(request, rt, gap("cpu"))
     node = read(Path("/sys/fs/cgroup/cpuset/cpuset.effective_mems")).split(",")[0].split("-")[0]
     b = make_bundle(["grep", "Mems_allowed_list", "/proc/self/status"],
                     mutate=with_path(cgpath, resources(cpu={"mems": node})))
@@ -251,7 +241,6 @@ def test_cpu_idle(request: pytest.FixtureRequest, rt: Runtime, cid: str, cgpath:
     needs_v1("cpu")
     if not (v1_hierarchies()["cpu"] / "cpu.idle").exists():
         pytest.skip("this kernel has no cpu.idle")
-    known_gap(request, rt, gap("cpu"))
     known_gap(request, rt, "runc 1.1.5 sets cpu.idle on cgroup v2 only", runtime="runc")
     pid = create_in(rt, make_bundle, cid, cgpath, resources(cpu={"idle": 1}))
     assert read(v1_dir(pid, "cpu") / "cpu.idle") == "1"
@@ -270,7 +259,6 @@ def test_blockio_weight(request: pytest.FixtureRequest, rt: Runtime, cid: str, c
     needs_v1("blkio")
     if not _blkio_has("blkio.weight"):
         pytest.skip("no proportional-weight I/O scheduler (CFQ/BFQ blkio.weight) on this host")
-    known_gap(request, rt, gap("blockIO"))
     pid = create_in(rt, make_bundle, cid, cgpath, resources(blockIO={"weight": 300}))
     d = v1_dir(pid, "blkio")
     f = d / "blkio.weight" if (d / "blkio.weight").exists() else d / "blkio.bfq.weight"
@@ -285,7 +273,6 @@ def test_blockio_weight_device(request: pytest.FixtureRequest, rt: Runtime, cid:
     sched = Path(f"/sys/block/{name}/queue/scheduler")
     if not _blkio_has("blkio.weight_device") or "[bfq]" not in (sched.read_text() if sched.exists() else ""):
         pytest.skip(f"{name} does not use a proportional-weight scheduler (per-device weights unsupported)")
-    known_gap(request, rt, gap("blockIO"))
     pid = create_in(rt, make_bundle, cid, cgpath,
                     resources(blockIO={"weightDevice": [{"major": major, "minor": minor, "weight": 300}]}))
     d = v1_dir(pid, "blkio")
@@ -297,7 +284,6 @@ def test_blockio_weight_device(request: pytest.FixtureRequest, rt: Runtime, cid:
 def test_blockio_throttle(request: pytest.FixtureRequest, rt: Runtime, cid: str, cgpath: str,
                           make_bundle: MakeBundle) -> None:
     needs_v1("blkio")
-    known_gap(request, rt, gap("blockIO"))
     major, minor, _name = host_block_device()
 
     def dev(rate: int) -> list[dict[str, int]]:

@@ -92,12 +92,10 @@ def test_io_priority_and_personality() -> None:
 def test_unapplied_resources_are_refused_by_name() -> None:
     from pyruntime.cgroups.support import check_resources
 
-    check_resources({"memory": {"limit": 1 << 26, "swap": 1 << 27}, "pids": {"limit": 10},
-                     "devices": [{"allow": False, "access": "rwm"}], "cpu": {"shares": 0}})
-    for res, field in [({"cpu": {"shares": 512}}, "linux.resources.cpu"),
-                       ({"memory": {"swappiness": 10}}, "linux.resources.memory.swappiness"),
-                       ({"memory": {"disableOOMKiller": True}}, "linux.resources.memory.disableOOMKiller"),
-                       ({"blockIO": {"weight": 100}}, "linux.resources.blockIO"),
+    check_resources({"memory": {"limit": 1 << 26, "swap": 1 << 27, "swappiness": 10}, "pids": {"limit": 10},
+                     "devices": [{"allow": False, "access": "rwm"}], "cpu": {"shares": 512},
+                     "blockIO": {"weight": 100}})
+    for res, field in [({"memory": {"checkBeforeUpdate": True}}, "linux.resources.memory.checkBeforeUpdate"),
                        ({"unified": {"memory.high": "1G"}}, "linux.resources.unified")]:
         with pytest.raises(ConfigError) as e:
             check_resources(res)
