@@ -97,6 +97,13 @@ class ParsedOptions:
         return bool(self.rec_set or self.rec_clr)
 
 
+# mount(8) options that only mount(8) and fstab readers act on (man mount,
+# "FILESYSTEM-INDEPENDENT MOUNT OPTIONS"): never passed to the kernel.
+# (Not user/users/owner/group: mount(8) turns those into nosuid,nodev,noexec,
+# and not loop: it sets up a loop device. Those reach the kernel and fail.)
+USERSPACE_ONLY = frozenset({"auto", "noauto", "nofail", "_netdev"})
+
+
 def parse(options: list[str]) -> ParsedOptions:
     """Options in order; a later option overrides an earlier one."""
     flags = cleared = 0
@@ -106,6 +113,8 @@ def parse(options: list[str]) -> ParsedOptions:
     prop: list[int] = []
     data: list[str] = []
     for o in options:
+        if o in USERSPACE_ONLY or o.startswith(("x-", "comment=")):
+            continue  # mount(8) consumes these itself; the kernel would refuse them as data
         if o in FLAGS:
             clear, f = FLAGS[o]
             if clear:

@@ -16,6 +16,8 @@ import pytest
 from tests.conformance.util import known_gap
 from tests.conftest import Runtime
 from tests.integration.probes import edit_config
+from tests.integration.test_namespaces import HOST_ID, ID_SIZE, _chown_tree, userns_dir  # noqa: F401
+from tests.support.bundle import base_config, write_bundle
 from tests.support.config_fields import create_refused
 from tests.support.isolation import describe, last_mount_at, parse_mountinfo, run_ok
 
@@ -46,6 +48,13 @@ def test_oci_version_not_semver_is_refused(rt: Runtime, cid: str, make_bundle: M
 
 
 # ---------------------------------------------------------------- root
+
+@pytest.mark.spec("config-root-3")
+def test_root_required(rt: Runtime, cid: str, make_bundle: MakeBundle) -> None:
+    bundle = make_bundle(["true"])
+    edit_config(bundle, lambda cfg: cfg.pop("root"))
+    create_refused(rt, bundle, cid)
+
 
 @pytest.mark.spec("config-root-path-3")
 @pytest.mark.parametrize("what", ["missing", "file"])
@@ -217,12 +226,14 @@ def test_propagation_options(rt: Runtime, cid: str, make_bundle: MakeBundle, sha
 
 @pytest.mark.spec("config-mounts-linux-options-4")
 def test_recursive_mount_attributes(rt: Runtime, cid: str, make_bundle: MakeBundle, host_tree: Path) -> None:
-    # the host's submount: read-only, nosuid, noexec at the mount level (rrw & co. must clear that)
-    subprocess.run(["mount", "-o", "remount,bind,ro,nosuid,noexec", str(host_tree / "sub")], check=True)
+    # the host's submount: read-only, nosuid, nodev, noexec at the mount level (rrw & co. must clear that)
+    subprocess.run(["mount", "-o", "remount,bind,ro,nosuid,nodev,noexec", str(host_tree / "sub")], check=True)
     def mounts(cfg: dict[str, Any]) -> None:
-        add_mount(cfg, "/rro", "none", str(host_tree), ["rbind", "rro", "rnosuid", "rnodev", "rnoexec",
-                                                        "rnoatime", "rnosymfollow"])
-        add_mount(cfg, "/rrw", "none", str(host_tree), ["rbind", "rrw", "rsuid", "rexec", "rstrictatime"])
+        # (the table has no rnodev: the recursive options it lists)
+        add_mount(cfg, "/rro", "none", str(host_tree), ["rbind", "rro", "rnosuid", "rnoexec",
+                                                        "rnoatime", "rnodiratime", "rnosymfollow"])
+        add_mount(cfg, "/rrw", "none", str(host_tree), ["rbind", "rrw", "rsuid", "rdev", "rexec",
+                                                        "rstrictatime"])
 
     script = ("touch /rro/sub/x 2>/dev/null && echo RRO-SUB-WRITABLE; touch /rrw/sub/y && echo RRW-SUB-OK; "
               "echo --mountinfo--; cat /proc/self/mountinfo")
@@ -232,11 +243,12 @@ def test_recursive_mount_attributes(rt: Runtime, cid: str, make_bundle: MakeBund
     for point in ("/rro", "/rro/sub"):
         m = last_mount_at(ms, point)
         assert m is not None, point
-        assert {"ro", "nosuid", "nodev", "noexec", "noatime", "nosymfollow"} <= m.options, (point, m.options)
+        assert {"ro", "nosuid", "noexec", "noatime", "nodiratime", "nosymfollow"} <= m.options, (point, m.options)
     for point in ("/rrw", "/rrw/sub"):
         m = last_mount_at(ms, point)
         assert m is not None, point
-        assert "rw" in m.options and not {"nosuid", "noexec", "noatime", "relatime"} & m.options, m.options
+        assert "rw" in m.options, m.options
+        assert not {"nosuid", "nodev", "noexec", "noatime", "relatime"} & m.options, m.options
 
 
 @pytest.mark.spec("config-mounts-linux-options-5")
@@ -255,7 +267,44 @@ def test_nosymfollow(rt: Runtime, cid: str, make_bundle: MakeBundle, tmp_path: P
     assert out.split() == ["REFUSED", "followed"], out
 
 
-@pytest.mark.spec("config-mounts-linux-options-6")
+@pytest.mark.spec("config-mounts-linux-options-7")
+def test_mount8_userspace_options(request: pytest.FixtureRequest, rt: Runtime, cid: str,
+                                  make_bundle: MakeBundle) -> None:
+    """mount(8) keeps nofail, noauto, _netdev and x-* options to itself (fstab
+    and userspace hints): the mount is made as if they were not there."""
+    known_gap(request, rt, "runc 1.1.5 passes them to mount(2) as data", runtime="runc")
+
+    def mounts(cfg: dict[str, Any]) -> None:
+        add_mount(cfg, "/m8", "tmpfs", "tmpfs", ["nosuid", "nofail", "noauto", "_netdev",
+                                                  "x-example.comment=1", "size=1m"])
+
+    p = rt("run", "--bundle", str(make_bundle(sh("cat /proc/self/mountinfo"), mutate=mounts)), cid)
+    assert p.returncode == 0, describe(p)
+    m = last_mount_at(parse_mountinfo(p.stdout), "/m8")
+    assert m is not None and "nosuid" in m.options, p.stdout
+    assert not {"nofail", "noauto", "_netdev"} & m.super_options, m.super_options
+
+
+@pytest.mark.spec("config-mounts-linux-options-8")
+def test_unknown_options_are_filesystem_data(rt: Runtime, cid: str, make_bundle: MakeBundle) -> None:
+    def mounts(cfg: dict[str, Any]) -> None:
+        add_mount(cfg, "/fsdata", "tmpfs", "tmpfs", ["nodev", "size=2m", "mode=711", "nr_inodes=77"])
+
+    out = run_ok(rt, make_bundle(sh("stat -c %a /fsdata; echo --mountinfo--; cat /proc/self/mountinfo"),
+                                 mutate=mounts), cid)
+    assert out.split()[0] == "711", out
+    m = last_mount_at(parse_mountinfo(mountinfo_of(out)), "/fsdata")
+    assert m is not None and "nodev" in m.options, out
+    assert {"size=2048k", "nr_inodes=77", "mode=711"} <= m.super_options, m.super_options
+
+
+def idmap_gaps(request: pytest.FixtureRequest, rt: Runtime) -> None:
+    known_gap(request, rt, "idmapped mounts are refused by name (README: a later issue)")
+    known_gap(request, rt, "runc 1.1.5 predates idmapped mounts", runtime="runc")
+
+
+@pytest.mark.spec("config-mounts-linux-options-6", "config-mounts-linux-idmap-1",
+                  "config-mounts-linux-idmap-4")
 def test_idmap_mount(request: pytest.FixtureRequest, rt: Runtime, cid: str, make_bundle: MakeBundle,
                      tmp_path: Path) -> None:
     known_gap(request, rt, "idmapped mounts are refused by name (README: a later issue)")
@@ -272,6 +321,98 @@ def test_idmap_mount(request: pytest.FixtureRequest, rt: Runtime, cid: str, make
     p = rt("run", "--bundle", str(make_bundle(sh("stat -c %u:%g /idm/f"), mutate=mounts)), cid)
     assert p.returncode == 0, describe(p)
     assert p.stdout.strip() == "0:0", p.stdout
+
+
+@pytest.mark.spec("config-mounts-linux-idmap-2", "config-mounts-linux-idmap-4")
+def test_ridmap_mount(request: pytest.FixtureRequest, rt: Runtime, cid: str, make_bundle: MakeBundle,
+                      host_tree: Path) -> None:
+    """ridmap on an rbind: the submount is idmapped too."""
+    idmap_gaps(request, rt)
+    for f in (host_tree / "top.txt", host_tree / "sub" / "sub.txt"):
+        os.chown(f, 1000, 1000)
+
+    def mounts(cfg: dict[str, Any]) -> None:
+        maps = [{"containerID": 0, "hostID": 1000, "size": 1}]
+        add_mount(cfg, "/ridm", "none", str(host_tree), ["rbind", "ridmap"], uidMappings=maps,
+                  gidMappings=maps)
+
+    p = rt("run", "--bundle", str(make_bundle(sh("stat -c %u:%g /ridm/top.txt /ridm/sub/sub.txt"),
+                                              mutate=mounts)), cid)
+    assert p.returncode == 0, describe(p)
+    assert p.stdout.split() == ["0:0", "0:0"], p.stdout
+
+
+@pytest.mark.spec("config-mounts-linux-idmap-3", "config-mounts-linux-idmap-7", "config-mounts-posix-idmap-2")
+def test_idmap_is_mount_setattr_not_mount_data(request: pytest.FixtureRequest, rt: Runtime, cid: str,
+                                               make_bundle: MakeBundle, tmp_path: Path) -> None:
+    """The mount is idmapped (mountinfo's `idmapped`: MOUNT_ATTR_IDMAP), and
+    `idmap` reached no filesystem as data."""
+    idmap_gaps(request, rt)
+    src = tmp_path / "idsrc"
+    src.mkdir()
+
+    def mounts(cfg: dict[str, Any]) -> None:
+        maps = [{"containerID": 0, "hostID": 1000, "size": 1}]
+        add_mount(cfg, "/idm", "none", str(src), ["bind", "idmap"], uidMappings=maps, gidMappings=maps)
+
+    p = rt("run", "--bundle", str(make_bundle(sh("cat /proc/self/mountinfo"), mutate=mounts)), cid)
+    assert p.returncode == 0, describe(p)
+    m = last_mount_at(parse_mountinfo(p.stdout), "/idm")
+    assert m is not None, p.stdout
+    assert "idmapped" in m.options, m.options
+    assert "idmap" not in m.super_options, m.super_options
+
+
+@pytest.mark.spec("config-mounts-linux-idmap-6")
+@pytest.mark.parametrize("option", ["idmap", "ridmap"])
+def test_idmap_without_mappings_or_userns_refused(rt: Runtime, cid: str, make_bundle: MakeBundle,
+                                                  tmp_path: Path, option: str) -> None:
+    src = tmp_path / "idsrc"
+    src.mkdir()
+
+    def mounts(cfg: dict[str, Any]) -> None:
+        add_mount(cfg, "/idm", "none", str(src), ["rbind", option])
+
+    create_refused(rt, make_bundle(["true"], mutate=mounts), cid)
+
+
+@pytest.mark.spec("config-mounts-linux-idmap-5")
+def test_idmap_without_mappings_uses_userns_or_errors(rt: Runtime, cid: str, busybox_rootfs: Path,
+                                                      userns_dir: Path) -> None:  # noqa: F811
+    """idmap with no mappings, in a user namespace (0 -> HOST_ID): either the
+    mount is idmapped with the user namespace's mapping (a host-root file is
+    root's inside) or the runtime refuses; a plain bind shows it as nobody."""
+    src = userns_dir / "idsrc"
+    src.mkdir()
+    (src / "f").write_text("x")
+    os.chmod(src, 0o755)
+    cfg = base_config(sh("stat -c %u:%g /idm/f"))
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": ID_SIZE}]
+    cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": ID_SIZE}]
+    add_mount(cfg, "/idm", "none", str(src), ["bind", "idmap"])
+    bundle = write_bundle(userns_dir / "bundle", cfg, rootfs_src=busybox_rootfs)
+    os.chmod(bundle, 0o755)
+    _chown_tree(bundle / "rootfs", HOST_ID, HOST_ID)
+    p = rt("run", "--bundle", str(bundle), cid)
+    if p.returncode != 0:
+        assert (p.stderr + p.stdout).strip(), "no error message"
+        return
+    assert p.stdout.strip() == "0:0", p.stdout
+
+
+@pytest.mark.spec("config-mounts-posix-idmap-3", "config-mounts-posix-idmap-4")
+@pytest.mark.parametrize("given", ["uidMappings", "gidMappings"])
+def test_mount_mappings_come_in_pairs(rt: Runtime, cid: str, make_bundle: MakeBundle, tmp_path: Path,
+                                      given: str) -> None:
+    src = tmp_path / "idsrc"
+    src.mkdir()
+
+    def mounts(cfg: dict[str, Any]) -> None:
+        add_mount(cfg, "/idm", "none", str(src), ["bind", "idmap"],
+                  **{given: [{"containerID": 0, "hostID": 1000, "size": 1}]})
+
+    create_refused(rt, make_bundle(["true"], mutate=mounts), cid)
 
 
 # ---------------------------------------------------------------- annotations

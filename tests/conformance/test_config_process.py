@@ -14,6 +14,7 @@ import pytest
 
 from tests.conformance.util import is_pyruntime, known_gap
 from tests.conftest import Runtime
+from tests.integration.probes import create, edit_config
 from tests.support.config_fields import create_refused
 from tests.support.isolation import (
     describe,
@@ -41,10 +42,32 @@ def limits(out: str) -> dict[str, tuple[str, str]]:
     return found
 
 
+@pytest.mark.spec("config-process-1")
+def test_process_required_at_start(rt: Runtime, cid: str, make_bundle: MakeBundle, tmp_path: Path) -> None:
+    """Without `process` a container may be created, but `start` must not
+    succeed (there is nothing to run); the runtime may refuse at `create`."""
+    marker = tmp_path / "bundle" / "rootfs" / "ran"
+    bundle = make_bundle(["touch", "/ran"])
+    edit_config(bundle, lambda cfg: cfg.pop("process"))
+    p = create(rt, bundle, cid)
+    if p.returncode != 0:
+        assert (p.stderr + p.stdout).strip(), "no error message"
+        return
+    s = rt("start", cid)
+    assert s.returncode != 0, describe(s)
+    assert (s.stderr + s.stdout).strip(), "no error message"
+    assert not marker.exists()
+
+
 @pytest.mark.spec("config-process-consolesize-1")
-def test_console_size_ignored_without_terminal(rt: Runtime, cid: str, make_bundle: MakeBundle) -> None:
+@pytest.mark.parametrize("terminal", [False, None])
+def test_console_size_ignored_without_terminal(rt: Runtime, cid: str, make_bundle: MakeBundle,
+                                               terminal: bool | None) -> None:
     def size(cfg: dict[str, Any]) -> None:
-        cfg["process"]["terminal"] = False
+        if terminal is None:
+            cfg["process"].pop("terminal", None)
+        else:
+            cfg["process"]["terminal"] = terminal
         cfg["process"]["consoleSize"] = {"height": 7, "width": 33}
 
     out = run_ok(rt, make_bundle(sh("test -t 0 || test -t 1 || echo NO-TTY; stty size 2>/dev/null "
