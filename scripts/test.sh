@@ -6,6 +6,7 @@
 # 1. scripts/setup.sh (Debian packages, .venv, pip install '.[test]')
 # 2. pytest on tests/unit and tests/integration, verbose, with the reason of every skip
 # 2b. the conformance suite against pyruntime and runc (scripts/conformance.sh)
+# 2c. the cgroup v2 lane in a qemu guest (scripts/guest/test.sh)
 # 3. ruff check pyruntime hooks tests bench
 # 4. mypy pyruntime
 # Every step runs; the script exits non-zero if any of them failed. pytest's exit
@@ -36,6 +37,10 @@ esac
 echo
 echo "==> conformance suite against pyruntime and runc (scripts/conformance.sh)"
 if bash scripts/conformance.sh; then :; else failed+=("conformance(rc=$?)"); fi
+
+echo
+echo "==> cgroup v2 lane: a qemu guest with cgroup_no_v1=all (scripts/guest/test.sh)"
+if bash scripts/guest/test.sh; then :; else failed+=("guest-v2(rc=$?)"); fi
 
 lint_paths=()
 for p in pyruntime hooks tests bench; do

@@ -128,6 +128,9 @@ class Manager:
     def apply(self, resources: dict[str, Any] | None) -> None:
         """Write the limits of linux.resources this version supports."""
         res = resources or {}
+        if res.get("unified"):
+            raise PyruntimeError("linux.resources.unified: cgroup v2 files cannot be set on a cgroup v1 host "
+                                 "(runc: cannot use unified on cgroup v1)", field="linux.resources.unified")
         mem = res.get("memory") or {}
         mpath = self.paths.get("memory")
         if mem and mpath:

@@ -20,9 +20,9 @@ APPLIED: dict[str, set[str] | None] = {
     "hugepageLimits": None,
     "pids": {"limit"},
     "devices": None,  # the whole list
+    "unified": None,  # cgroup v2 files: the v1 Manager refuses them (as runc does)
 }
-# Not applied yet: "unified" (cgroup v2 files; refused on v1 hosts by runc too) and
-# memory.checkBeforeUpdate (an `update` rule).
+# Not applied yet: memory.checkBeforeUpdate (an `update` rule).
 
 
 def _is_set(v: Any) -> bool:

@@ -4,9 +4,9 @@ and no v1 hierarchy is mounted): one directory in one tree.
 What differs from v1 (manager.py), following runc's fs2 driver:
 - Controllers are enabled per level: a cgroup has a controller's files only
   when its parent lists the controller in `cgroup.subtree_control`. create()
-  enables cpu, cpuset, io, memory, pids, hugetlb (those the parent offers in
-  `cgroup.controllers`) in every level from the hierarchy root down to the
-  container's parent. A level with processes of its own refuses (the "no
+  enables every controller the parent offers in `cgroup.controllers` (cpu,
+  cpuset, io, memory, pids, hugetlb, rdma, misc) in every level from the
+  hierarchy root down to the container's parent, as runc does. A level with processes of its own refuses (the "no
   internal processes" rule, EBUSY): as runc, that is ignored here and a limit
   that needs the controller then fails with a message naming it.
 - memory: limit → memory.max, reservation → memory.low, and the v1-style
@@ -62,6 +62,40 @@ def swap_v2(swap: int, limit: int | None) -> int | None:
         raise PyruntimeError(f"linux.resources.memory.swap: {swap} is below the memory limit "
                              f"{lim} (swap is memory+swap)", field="linux.resources.memory.swap")
     return swap - lim
+
+
+def shares_to_weight(shares: int) -> int:
+    """cpu.shares 2..262144 onto cpu.weight 1..10000 (runc's
+    ConvertCPUSharesToCgroupV2Value)."""
+    if shares == 0:
+        return 0
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+# Fields of linux.resources that cgroup v2 has no file for. runc ignores
+# kernel memory and useHierarchy on v2 (so do we); the others would be a
+# limit silently not applied, so they are refused.
+_V1_ONLY = {
+    "memory": ("swappiness", "disableOOMKiller"),
+    "cpu": ("realtimeRuntime", "realtimePeriod"),
+    "blockIO": ("leafWeight",),
+    "network": ("classID", "priorities"),
+}
+
+
+def _refuse_v1_only(res: dict[str, Any]) -> None:
+    for group, keys in _V1_ONLY.items():
+        g = res.get(group) or {}
+        for k in keys:
+            v = g.get(k)
+            if v in (None, 0, False, []) or (k == "swappiness" and v == -1):
+                continue
+            field = f"linux.resources.{group}.{k}"
+            raise PyruntimeError(f"{field}: not supported on cgroup v2 (no such file)", field=field)
+    for i, d in enumerate((res.get("blockIO") or {}).get("weightDevice") or []):
+        if d.get("leafWeight"):
+            field = f"linux.resources.blockIO.weightDevice[{i}].leafWeight"
+            raise PyruntimeError(f"{field}: not supported on cgroup v2", field=field)
 
 
 class V2Manager(Manager):
@@ -139,7 +173,9 @@ class V2Manager(Manager):
             enabled = set(_read(os.path.join(parent, "cgroup.subtree_control")).split())
         except OSError:
             return
+        # the usual ones first (in this order), then whatever else is offered (rdma, misc)
         want = [c for c in CONTROLLERS if c in offered and c not in enabled]
+        want += sorted(offered - enabled - set(want))
         if not want:
             return
         stc = os.path.join(parent, "cgroup.subtree_control")
@@ -152,8 +188,20 @@ class V2Manager(Manager):
                 except OSError:
                     pass
 
+    def check_not_frozen(self) -> None:
+        """A cgroup that is frozen (itself or through a parent) would keep the
+        init frozen and `create` waiting forever."""
+        try:
+            frozen = "frozen 1" in _read(os.path.join(self.path, "cgroup.events")).splitlines()
+        except OSError:
+            return
+        if frozen:
+            raise PyruntimeError(f"linux.cgroupsPath: cgroup {self.path} is frozen; thaw it or use "
+                                 "another path", field="linux.cgroupsPath", path=self.path)
+
     def apply(self, resources: dict[str, Any] | None) -> None:
         res = resources or {}
+        _refuse_v1_only(res)
         mem = res.get("memory") or {}
         if mem:
             limit = mem.get("limit")
@@ -174,11 +222,76 @@ class V2Manager(Manager):
                            "linux.resources.memory.reservation")
         pids = res.get("pids") or {}
         if pids.get("limit") is not None:
-            lim = int(pids["limit"])
-            self._set2("pids.max", "max" if lim <= 0 else str(lim), "linux.resources.pids.limit")
+            lim = int(pids["limit"])  # runtime-spec 1.3: 0 is a limit; -1 (any negative) is none
+            self._set2("pids.max", "max" if lim < 0 else str(lim), "linux.resources.pids.limit")
+        for key, value in (res.get("unified") or {}).items():
+            # Each entry is a file of the container's cgroup (runtime-spec "unified"):
+            # a plain name, and one a controller of this cgroup provides.
+            fld = f"linux.resources.unified.{key}"
+            if "/" in key or key.startswith(".") or not key:
+                raise PyruntimeError(f"{fld}: not a cgroup file name", field=fld)
+            if not os.path.exists(os.path.join(self.path, key)):
+                raise PyruntimeError(f"{fld}: no such cgroup file (is its controller enabled?)", field=fld)
+            self._set2(key, str(value), fld)
+        if res.get("cpu"):
+            self._apply_cpu(res["cpu"])
+        if res.get("blockIO"):
+            self._apply_io(res["blockIO"])
+        for i, h in enumerate(res.get("hugepageLimits") or []):
+            fld = f"linux.resources.hugepageLimits[{i}]"
+            fname = f"hugetlb.{h['pageSize']}.max"
+            if not os.path.exists(os.path.join(self.path, fname)) and \
+                    os.path.exists(os.path.join(self.path, "hugetlb.2MB.max")):
+                raise PyruntimeError(f"{fld}.pageSize: {h['pageSize']!r} is not a huge page size of "
+                                     "this host", field=fld)
+            self._set2(fname, _num(h["limit"]), fld)
+        for dev, lim in (res.get("rdma") or {}).items():
+            parts = [f"{k}={lim[k2]}" for k, k2 in (("hca_handle", "hcaHandles"),
+                                                     ("hca_object", "hcaObjects"))
+                     if lim.get(k2) is not None]
+            if parts:
+                self._set2("rdma.max", f"{dev} {' '.join(parts)}", f"linux.resources.rdma.{dev}")
         from pyruntime.cgroups import ebpf
 
         ebpf.set_device_filter(self.path, res.get("devices") or [], DEFAULT_ALLOWED)
+
+    def _apply_cpu(self, cpu: dict[str, Any]) -> None:
+        f = "linux.resources.cpu"
+        if cpu.get("shares"):
+            self._set2("cpu.weight", str(shares_to_weight(int(cpu["shares"]))), f"{f}.shares")
+        quota, period = cpu.get("quota") or 0, cpu.get("period") or 0
+        if quota or period:
+            val = str(int(quota)) if int(quota) > 0 else "max"
+            if period:
+                val += f" {int(period)}"
+            self._set2("cpu.max", val, f"{f}.quota")
+        if cpu.get("burst") is not None:
+            self._set2("cpu.max.burst", str(int(cpu["burst"])), f"{f}.burst")
+        if cpu.get("idle") is not None:
+            self._set2("cpu.idle", str(int(cpu["idle"])), f"{f}.idle")
+        for key in ("cpus", "mems"):
+            if cpu.get(key):
+                self._set2(f"cpuset.{key}", str(cpu[key]), f"{f}.{key}")
+
+    def _apply_io(self, bio: dict[str, Any]) -> None:
+        f = "linux.resources.blockIO"
+        if bio.get("weight"):
+            if os.path.exists(os.path.join(self.path, "io.bfq.weight")):
+                self._set2("io.bfq.weight", str(int(bio["weight"])), f"{f}.weight")
+            else:
+                # blkio weight 10..1000 onto io.weight 1..10000 (runc's conversion)
+                w = 1 + (int(bio["weight"]) - 10) * 9999 // 990
+                self._set2("io.weight", str(w), f"{f}.weight")
+        for i, d in enumerate(bio.get("weightDevice") or []):
+            if d.get("weight"):
+                self._set2("io.bfq.weight", f"{d['major']}:{d['minor']} {d['weight']}",
+                           f"{f}.weightDevice[{i}]")
+        for key, name in (("throttleReadBpsDevice", "rbps"), ("throttleWriteBpsDevice", "wbps"),
+                          ("throttleReadIOPSDevice", "riops"), ("throttleWriteIOPSDevice", "wiops")):
+            for i, d in enumerate(bio.get(key) or []):
+                rate = int(d["rate"])
+                self._set2("io.max", f"{d['major']}:{d['minor']} {name}={rate if rate else 'max'}",
+                           f"{f}.{key}[{i}]")
 
     def _memory_max(self) -> int | None:
         try:

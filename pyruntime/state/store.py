@@ -155,7 +155,14 @@ class Container:
         return "running"
 
     def _frozen(self) -> bool:
-        path = self.data.get("cgroup", {}).get("paths", {}).get("freezer")
+        cg = self.data.get("cgroup") or {}
+        if cg.get("kind") == "v2":
+            try:
+                with open(os.path.join(cg["path"], "cgroup.freeze")) as f:
+                    return f.read().strip() == "1"
+            except (OSError, KeyError):
+                return False
+        path = cg.get("paths", {}).get("freezer")
         if not path:
             return False
         try:

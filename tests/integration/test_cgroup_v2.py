@@ -235,6 +235,15 @@ def test_memory_under_limit_survives(rt: Any, cid: str, cgpath: str, make_bundle
     assert run_ok(rt, b, cid, timeout=120).strip() == "survived 8"
 
 
+def test_cpu_files_are_written(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle) -> None:
+    def extra(c: dict[str, Any]) -> None:
+        c["linux"]["resources"]["cpu"] = {"shares": 1024, "quota": 50000, "period": 100000}
+
+    create_detached(rt, make_bundle(["true"], mutate=with_path(cgpath, extra)), cid)
+    assert (cgdir(cgpath) / "cpu.weight").read_text().strip() == "39"  # runc's conversion of 1024
+    assert (cgdir(cgpath) / "cpu.max").read_text().strip() == "50000 100000"
+
+
 # ---------------------------------------------------------------- pids
 
 def test_pids_max(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle, forkmany: Path) -> None:

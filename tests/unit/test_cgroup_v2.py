@@ -12,7 +12,7 @@ import pytest
 from pyruntime.cgroups import ebpf, factory, v2
 from pyruntime.cgroups.devices import DEFAULT_ALLOWED
 from pyruntime.cgroups.manager import Manager
-from pyruntime.cgroups.v2 import V2Manager, swap_v2
+from pyruntime.cgroups.v2 import V2Manager, shares_to_weight, swap_v2
 from pyruntime.errors import PyruntimeError
 
 MIB = 1 << 20
@@ -84,7 +84,7 @@ def test_create_enables_controllers_on_the_way_down(tree: Path) -> None:
     m.create()
     assert (tree / "a" / "b").is_dir()
     assert m.created == [str(tree / "a" / "b")]  # only what it made
-    assert (tree / "cgroup.subtree_control").read_text() == "+cpu +cpuset +io +memory +pids +hugetlb"
+    assert (tree / "cgroup.subtree_control").read_text() == "+cpu +cpuset +io +memory +pids +hugetlb +misc +rdma"
     assert (tree / "a" / "cgroup.subtree_control").read_text().startswith("+cpu +pids")
 
 
@@ -115,7 +115,7 @@ def test_apply_writes_the_v2_files(tree: Path, filters: list[Any]) -> None:
     rules = [{"allow": False, "access": "rwm"}]
     V2Manager(str(d), mount=str(tree)).apply({
         "memory": {"limit": 32 * MIB, "reservation": 16 * MIB, "swap": 48 * MIB},
-        "pids": {"limit": 0}, "devices": rules})
+        "pids": {"limit": -1}, "devices": rules})
     assert (d / "memory.max").read_text() == str(32 * MIB)
     assert (d / "memory.low").read_text() == str(16 * MIB)
     assert (d / "memory.swap.max").read_text() == str(16 * MIB)
@@ -176,3 +176,55 @@ def test_destroy_removes_sub_cgroups_and_what_it_made(tree: Path) -> None:
     m.destroy()
     assert not top.exists()
     assert m.created == []
+
+
+def test_pids_zero_is_a_limit(tree: Path, filters: list[Any]) -> None:
+    d = tree / "c"
+    d.mkdir()
+    files(d, "pids.max")
+    V2Manager(str(d), mount=str(tree)).apply({"pids": {"limit": 0}})
+    assert (d / "pids.max").read_text() == "0"
+
+
+def test_cpu_and_io_files(tree: Path, filters: list[Any]) -> None:
+    d = tree / "c"
+    d.mkdir()
+    files(d, "cpu.weight", "cpu.max", "cpuset.cpus", "io.weight", "io.max", "hugetlb.2MB.max")
+    V2Manager(str(d), mount=str(tree)).apply({
+        "cpu": {"shares": 1024, "quota": 50000, "period": 100000, "cpus": "0"},
+        "blockIO": {"weight": 500, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1000}]},
+        "hugepageLimits": [{"pageSize": "2MB", "limit": 4 * MIB}]})
+    assert (d / "cpu.weight").read_text() == "39"
+    assert (d / "cpu.max").read_text() == "50000 100000"
+    assert (d / "cpuset.cpus").read_text() == "0"
+    assert (d / "io.weight").read_text() == str(1 + (500 - 10) * 9999 // 990)
+    assert (d / "io.max").read_text() == "8:0 rbps=1000"
+    assert (d / "hugetlb.2MB.max").read_text() == str(4 * MIB)
+
+
+@pytest.mark.parametrize(("shares", "weight"), [(2, 1), (1024, 39), (262144, 10000), (0, 0)])
+def test_shares_to_weight(shares: int, weight: int) -> None:
+    assert shares_to_weight(shares) == weight
+
+
+@pytest.mark.parametrize(("res", "field"), [
+    ({"memory": {"swappiness": 10}}, "linux.resources.memory.swappiness"),
+    ({"memory": {"disableOOMKiller": True}}, "linux.resources.memory.disableOOMKiller"),
+    ({"cpu": {"realtimeRuntime": 1000}}, "linux.resources.cpu.realtimeRuntime"),
+    ({"network": {"classID": 7}}, "linux.resources.network.classID"),
+])
+def test_v1_only_fields_are_refused(tree: Path, filters: list[Any], res: dict[str, Any], field: str) -> None:
+    d = tree / "c"
+    d.mkdir()
+    with pytest.raises(PyruntimeError) as e:
+        V2Manager(str(d), mount=str(tree)).apply(res)
+    assert e.value.field == field
+
+
+def test_frozen_cgroup_is_refused(tree: Path) -> None:
+    d = tree / "c"
+    d.mkdir()
+    (d / "cgroup.events").write_text("populated 0\nfrozen 1\n")
+    with pytest.raises(PyruntimeError) as e:
+        V2Manager(str(d), mount=str(tree)).check_not_frozen()
+    assert e.value.field == "linux.cgroupsPath"
