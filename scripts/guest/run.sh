@@ -10,7 +10,7 @@
 # this environment, its stdin /dev/null, its output on the serial console
 # (this script's stdout), with:
 #   /sys/fs/cgroup   cgroup2, every controller enabled in cgroup.subtree_control
-#   /proc /sys /dev /dev/pts /dev/shm /run /tmp   fresh mounts
+#   /proc /sys /dev /dev/pts /dev/shm /run   fresh mounts (/tmp: the overlay's)
 # The guest has no network besides lo. Code runs ~20x slower than here: call
 # real interpreters (not pyenv shims).
 #
@@ -52,7 +52,8 @@ X=/mnt/pyrt-xfer
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t tmpfs -o mode=755 tmpfs /run
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# /tmp stays the overlay's (writable, in memory): a fresh tmpfs would hide a
+# repository checked out under the host's /tmp, as CI may do.
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts /dev/pts
 [ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
