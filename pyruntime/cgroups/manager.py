@@ -48,6 +48,19 @@ def _read_or(path: str, default: str) -> str:
         return default
 
 
+def checked_path(cgroups_path: str | None, cid: str) -> str:
+    """cgroupsPath (or the default, the id) after the checks every driver makes."""
+    if cgroups_path and ":" in cgroups_path:
+        raise PyruntimeError(
+            f"cgroupsPath {cgroups_path!r} is in systemd form (slice:prefix:name): it needs the "
+            "systemd cgroup driver (the global flag: pyruntime --systemd-cgroup create ...)")
+    rel = cgroups_path or cid
+    if ".." in rel.split("/"):
+        raise PyruntimeError(f"linux.cgroupsPath: {cgroups_path!r} must not contain '..'",
+                             field="linux.cgroupsPath")
+    return rel
+
+
 class Manager:
     def __init__(self, paths: dict[str, str], created: list[str] | None = None) -> None:
         self.paths = paths          # {controller: absolute cgroup directory}
@@ -67,15 +80,9 @@ class Manager:
                    *, with_unified: bool = True) -> Manager:
         """mounts: hierarchies(). with_unified=False leaves out the cgroup2
         hierarchy of a hybrid host: joining it costs an RCU grace period
-        (~12 ms) and this version sets no limit there (hugetlb, `unified`)."""
-        if cgroups_path and ":" in cgroups_path:
-            raise PyruntimeError(
-                f"cgroupsPath {cgroups_path!r} is in systemd form (slice:prefix:name); "
-                "run with --systemd-cgroup, which this version does not support yet")
-        rel = cgroups_path or cid
-        if ".." in rel.split("/"):
-            raise PyruntimeError(f"linux.cgroupsPath: {cgroups_path!r} must not contain '..'",
-                                 field="linux.cgroupsPath")
+        (~12 ms), so it is joined only when needed (a cgroup namespace, or a
+        limit of a controller attached there: needs_unified)."""
+        rel = checked_path(cgroups_path, cid)
         if mounts is None:
             mounts = hierarchies()
         if not with_unified and len(mounts) > 1:
@@ -89,6 +96,18 @@ class Manager:
                 sub = os.path.normpath(os.path.join(own.get(ctrl, "/"), rel))
             paths[ctrl] = mnt + sub
         return cls(paths)
+
+    @staticmethod
+    def needs_unified(linux: dict[str, Any], mounts: dict[str, str]) -> bool:
+        """On a hybrid host, controllers attached to the cgroup2 hierarchy are
+        managed there: linux.resources.hugepageLimits with no v1 hugetlb
+        hierarchy but hugetlb in the cgroup2 root's cgroup.controllers needs
+        the container in the cgroup2 hierarchy too (with_unified)."""
+        if not (linux.get("resources") or {}).get("hugepageLimits"):
+            return False
+        if "hugetlb" in mounts or UNIFIED not in mounts:
+            return False
+        return v1_resources.unified_offers(mounts[UNIFIED], "hugetlb")
 
     # -- create / apply / join ---------------------------------------------------------
     def create(self) -> None:
@@ -163,6 +182,28 @@ class Manager:
         if dpath:
             for fname, line in v1_writes(res.get("devices") or [], DEFAULT_ALLOWED):
                 self._set(dpath, fname, line, "linux.resources.devices")
+
+    def check_memory_usage(self, limit: int) -> None:
+        """memory.checkBeforeUpdate (runtime-spec 1.1, runc's CheckMemoryUsage):
+        refuse a new memory limit at or below the current usage, before anything
+        is written, so the old limit stays. v1: memory.usage_in_bytes;
+        cgroup2: memory.current."""
+        if limit <= 0:
+            return
+        fld = "linux.resources.memory.checkBeforeUpdate"
+        p, fname = self.paths.get("memory"), "memory.usage_in_bytes"
+        if not p:
+            p, fname = self.paths.get(UNIFIED), "memory.current"
+        if not p:
+            raise PyruntimeError(f"{fld}: no memory cgroup to read the usage from", field=fld)
+        try:
+            usage = int(_read(os.path.join(p, fname)))
+        except (OSError, ValueError) as e:
+            raise PyruntimeError(f"{fld}: reading {p}/{fname}: {e}", field=fld, path=f"{p}/{fname}") from None
+        if usage >= limit:
+            raise PyruntimeError(f"linux.resources.memory.limit: rejecting memory limit {limit} below usage "
+                                 f"{usage} ({fname} of {p}; memory.checkBeforeUpdate is set)",
+                                 field="linux.resources.memory.limit", path=f"{p}/{fname}")
 
     @staticmethod
     def _set(path: str, fname: str, value: Any, field: str) -> None:

@@ -1,7 +1,10 @@
-"""Resource usage of a container read from its cgroup v1 files, in the shape
+"""Resource usage of a container read from its cgroup files, in the shape
 `runc events` prints (runc types/events.go `Stats`, filled as runc 1.1's
-libcontainer/cgroups/fs GetStats and events.go convertLibcontainerStats do),
-and OOM notification through memory.oom_control + cgroup.event_control.
+libcontainer/cgroups/fs GetStats (v1), fs2 GetStats (v2) and events.go
+convertLibcontainerStats do), and OOM notification: on v1 through
+memory.oom_control + cgroup.event_control, on v2 from the `oom_kill` counter
+of memory.events (a cgroup2 event file: poll() reports POLLPRI when it
+changes).
 
 Key order and omitted zero values follow Go's encoding of those structs:
 `omitempty` drops 0, "" and empty lists; nested structs are always there.
@@ -10,6 +13,7 @@ Key order and omitted zero values follow Go's encoding of those structs:
 from __future__ import annotations
 
 import os
+import select
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -343,6 +347,8 @@ class OomNotifier:
     it becomes readable on each OOM in the cgroup, and once more when the
     cgroup is removed (then `gone` is true)."""
 
+    poll_mask = select.POLLIN
+
     def __init__(self, memory_path: str) -> None:
         self.path = memory_path
         self.control = os.path.join(memory_path, "cgroup.event_control")
@@ -383,3 +389,193 @@ class OomNotifier:
                 os.close(fd)
             except OSError:
                 pass
+
+
+# -- cgroup v2 (runc fs2) ------------------------------------------------------------
+def cpu_v2(path: str) -> dict[str, Any]:
+    """cpu.stat (there even without the cpu controller): *_usec in ns."""
+    text = _read_opt(path, "cpu.stat")
+    st = parse_key_values(text) if text else {}
+    usage = _omit_zero({"total": st.get("usage_usec", 0) * 1000})
+    usage["kernel"] = st.get("system_usec", 0) * 1000
+    usage["user"] = st.get("user_usec", 0) * 1000
+    throttling = _omit_zero({"periods": st.get("nr_periods", 0),
+                             "throttledPeriods": st.get("nr_throttled", 0),
+                             "throttledTime": st.get("throttled_usec", 0) * 1000})
+    return {"usage": usage, "throttling": throttling}
+
+
+def _memory_data_v2(path: str, module: str) -> tuple[int, int] | None:
+    """(usage, limit) from <module>.current and <module>.max; None when
+    .current is missing (no swap accounting, for memory.swap)."""
+    cur = _read_opt(path, f"{module}.current")
+    if cur is None:
+        return None
+    return parse_uint(cur), _uint(path, f"{module}.max")
+
+
+def memory_v2(path: str) -> dict[str, Any]:
+    empty = {"limit": 0, "failcnt": 0}
+    out: dict[str, Any] = {}
+    raw_text = _read_opt(path, "memory.stat")
+    if raw_text is None:  # no memory controller: runc leaves the zero values
+        return {"usage": dict(empty), "swap": dict(empty), "kernel": dict(empty),
+                "kernelTCP": dict(empty)}
+    raw = parse_key_values(raw_text)
+    if raw.get("file"):
+        out["cache"] = raw["file"]
+    mem = _memory_data_v2(path, "memory")
+    if mem is None:
+        raise StatsError(f"read {path}/memory.current: {os.strerror(2)}")
+    swap = _memory_data_v2(path, "memory.swap") or (0, 0)
+    # runc reports swap as memory+swap, as v1 does
+    swap_usage = swap[0] + mem[0]
+    swap_limit = swap[1] if swap[1] == U64_MAX else min(swap[1] + mem[1], U64_MAX)
+
+    def entry(usage: int, limit: int) -> dict[str, Any]:
+        e: dict[str, Any] = {"limit": limit}
+        if usage:
+            e["usage"] = usage
+        e["failcnt"] = 0
+        return e
+
+    out["usage"] = entry(*mem)
+    out["swap"] = entry(swap_usage, swap_limit)
+    out["kernel"] = dict(empty)
+    out["kernelTCP"] = dict(empty)
+    if raw:
+        out["raw"] = dict(sorted(raw.items()))
+    return out
+
+
+def pids_v2(path: str) -> dict[str, Any]:
+    cur = _read_opt(path, "pids.current")
+    if cur is None:  # no pids controller: count cgroup.procs, no limit
+        return _omit_zero({"current": len(_read(path, "cgroup.procs").splitlines())})
+    mx = _uint(path, "pids.max")
+    return _omit_zero({"current": parse_uint(cur), "limit": 0 if mx == U64_MAX else mx})
+
+
+_IO_OPS = {"rbytes": ("ioServiceBytesRecursive", "Read"),
+           "wbytes": ("ioServiceBytesRecursive", "Write"),
+           "rios": ("ioServicedRecursive", "Read"),
+           "wios": ("ioServicedRecursive", "Write")}
+
+
+def parse_io_stat(text: str) -> dict[str, Any]:
+    """io.stat lines "MAJ:MIN rbytes=N wbytes=N rios=N wios=N dbytes=N dios=N"
+    onto v1's tables: bytes -> ioServiceBytesRecursive, ios ->
+    ioServicedRecursive, as Read/Write entries (the rest has no v1 name)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 2:
+            continue
+        mm = fields[0].split(":")
+        if len(mm) != 2:
+            continue
+        try:
+            major, minor = int(mm[0]), int(mm[1])
+        except ValueError:
+            raise StatsError(f"invalid io.stat line {line!r}") from None
+        for item in fields[1:]:
+            key, sep, val = item.partition("=")
+            if not sep or key not in _IO_OPS:
+                continue
+            table, op = _IO_OPS[key]
+            try:
+                v = int(val)
+            except ValueError:
+                raise StatsError(f"invalid io.stat line {line!r}") from None
+            found.setdefault(table, []).append(
+                _omit_zero({"major": major, "minor": minor, "op": op, "value": v}))
+    return {k: found[k] for k in _BLKIO_KEYS if found.get(k)}
+
+
+def io_v2(path: str) -> dict[str, Any]:
+    text = _read_opt(path, "io.stat")
+    return parse_io_stat(text) if text else {}
+
+
+def hugetlb_v2(path: str, sizes: list[str] | None = None) -> dict[str, Any]:
+    """hugetlb.<size>.current (usage) and the "max" count of
+    hugetlb.<size>.events (failcnt), for each huge page size of the host."""
+    out: dict[str, Any] = {}
+    for size in sizes if sizes is not None else hugepage_sizes():
+        pre = f"hugetlb.{size}"
+        cur = _read_opt(path, f"{pre}.current")
+        if cur is None:  # no hugetlb controller here
+            return {}
+        events = parse_key_values(_read_opt(path, f"{pre}.events") or "")
+        entry = _omit_zero({"usage": parse_uint(cur)})
+        entry["failcnt"] = events.get("max", 0)
+        out[size] = entry
+    return dict(sorted(out.items()))
+
+
+def read_stats_v2(path: str) -> dict[str, Any]:
+    """runc's types.Stats for a container whose cgroup2 directory is `path`
+    (runc 1.1 fs2: no cpuset or per-cpu figures, kernel memory not split out)."""
+    return {
+        "cpu": cpu_v2(path),
+        "cpuset": cpuset(None),
+        "memory": memory_v2(path),
+        "pids": pids_v2(path),
+        "blkio": io_v2(path),
+        "hugetlb": hugetlb_v2(path),
+        "intel_rdt": {},
+        "network_interfaces": None,
+    }
+
+
+def oom_kills(memory_events: str) -> int:
+    """The oom_kill count of a memory.events text (0 when absent)."""
+    return parse_key_values(memory_events).get("oom_kill", 0)
+
+
+class OomNotifierV2:
+    """memory.events of a cgroup2 directory, kept open: poll() reports
+    POLLPRI whenever the kernel changes it (kernfs_notify); read() tells how
+    much oom_kill grew since the last look. Once the cgroup is removed the
+    file reads ENODEV and `gone` is true."""
+
+    poll_mask = select.POLLPRI
+
+    def __init__(self, cgroup: str) -> None:
+        self.path = cgroup
+        self.fd = os.open(os.path.join(cgroup, "memory.events"), os.O_RDONLY | os.O_CLOEXEC)
+        self._gone = False
+        self.last = 0
+        try:
+            self.last = self._count()
+        except OSError:
+            os.close(self.fd)
+            raise
+
+    def _count(self) -> int:
+        # a read re-arms poll(): it blocks again until the next change
+        return oom_kills(os.pread(self.fd, 4096, 0).decode())
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def read(self) -> int:
+        """1 when oom_kill grew since the last read (0 if not, or the cgroup is gone)."""
+        try:
+            n = self._count()
+        except OSError:
+            self._gone = True
+            return 0
+        grew = n > self.last
+        self.last = n
+        return 1 if grew else 0
+
+    @property
+    def gone(self) -> bool:
+        return self._gone or not os.path.isdir(self.path)
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass

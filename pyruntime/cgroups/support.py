@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 APPLIED: dict[str, set[str] | None] = {
     "memory": {"limit", "swap", "reservation", "kernel", "kernelTCP", "swappiness", "disableOOMKiller",
-               "useHierarchy"},
+               "useHierarchy", "checkBeforeUpdate"},  # the last one: an `update` rule
     "cpu": None,
     "blockIO": None,
     "network": None,
@@ -22,7 +22,6 @@ APPLIED: dict[str, set[str] | None] = {
     "devices": None,  # the whole list
     "unified": None,  # cgroup v2 files: the v1 Manager refuses them (as runc does)
 }
-# Not applied yet: memory.checkBeforeUpdate (an `update` rule).
 
 
 def _is_set(v: Any) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 
+from pyruntime.cgroups.hierarchy import UNIFIED
 from pyruntime.errors import PyruntimeError
 
 TYPE_CHECKING = False
@@ -139,14 +140,119 @@ def apply_rdma(paths: dict[str, str], rdma: dict[str, Any], set_: Callable[[str,
             set_(_need(paths, "rdma", f"{f}.{dev}"), "rdma.max", f"{dev} {' '.join(parts)}", f"{f}.{dev}")
 
 
+HUGEPAGES_DIR = "/sys/kernel/mm/hugepages"
+
+
+def page_size_name(kib: int) -> str:
+    """2048 -> "2MB", 1048576 -> "1GB", 64 -> "64KB": the kernel's hugetlb file
+    infix, as runc derives it from /sys/kernel/mm/hugepages/hugepages-<n>kB."""
+    size, units = float(kib), ["KB", "MB", "GB", "TB", "PB"]
+    i = 0
+    while size >= 1024 and i < len(units) - 1:
+        size /= 1024
+        i += 1
+    return f"{size:g}{units[i]}"
+
+
+def host_page_sizes(sysdir: str | None = None) -> list[str]:
+    """The huge page sizes of this host ("2MB", "1GB"), from /sys/kernel/mm/hugepages."""
+    try:
+        names = os.listdir(sysdir or HUGEPAGES_DIR)
+    except OSError:
+        return []
+    kibs: list[int] = []
+    for n in names:
+        num = n.removeprefix("hugepages-").removesuffix("kB")
+        if n.startswith("hugepages-") and n.endswith("kB") and num.isdigit():
+            kibs.append(int(num))
+    return [page_size_name(k) for k in sorted(kibs)]
+
+
+def unified_offers(mount: str, ctrl: str) -> bool:
+    """The hybrid host's cgroup2 hierarchy (at mount) offers ctrl: ctrl is
+    bound to no v1 hierarchy, so the cgroup2 one manages it."""
+    try:
+        with open(os.path.join(mount, "cgroup.controllers")) as f:
+            return ctrl in f.read().split()
+    except OSError:
+        return False
+
+
+def enable_in_parents(mount: str, path: str, ctrl: str, field: str) -> None:
+    """Enable ctrl in cgroup.subtree_control of every cgroup from the cgroup2
+    mount down to path's parent, so that path gets ctrl's files.
+
+    cgroup2's no-internal-process rule: a cgroup other than the root that
+    holds processes cannot enable a domain controller for its children
+    (EBUSY). The root is exempt, so a container directly below it (an
+    absolute cgroupsPath of one level, or the default path of a caller in
+    the root cgroup) always works; a deeper parent must hold no process."""
+    levels: list[str] = []
+    p = os.path.dirname(path.rstrip("/"))
+    root = mount.rstrip("/") or "/"
+    while len(p) >= len(root):
+        levels.append(p)
+        if p == root:
+            break
+        p = os.path.dirname(p)
+    for d in reversed(levels):
+        stc = os.path.join(d, "cgroup.subtree_control")
+        try:
+            with open(stc) as f:
+                if ctrl in f.read().split():
+                    continue
+            fd = os.open(stc, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, f"+{ctrl}".encode())
+            finally:
+                os.close(fd)
+        except OSError as e:
+            why = os.strerror(e.errno or 0)
+            if e.errno == errno.EBUSY:
+                why += (" (cgroup v2's no-internal-process rule: this cgroup holds processes, so it "
+                        f"cannot give {ctrl} to its children; use a cgroupsPath whose parents are empty)")
+            raise PyruntimeError(f"{field}: enabling {ctrl} in {stc}: {why}", field=field, path=stc,
+                                 errno=e.errno) from None
+
+
 def apply_hugetlb(paths: dict[str, str], limits: list[dict[str, Any]],
                   set_: Callable[[str, str, Any, str], None]) -> None:
+    """v1 hugetlb.<size>.limit_in_bytes; on a hybrid host whose hugetlb is
+    attached to the cgroup2 hierarchy instead, hugetlb.<size>.max there.
+    The reservation limit (.rsvd.*, Linux 5.7) gets the same value where the
+    kernel has it, as runc 1.2 does: an over-limit mmap then fails with
+    ENOMEM instead of a SIGBUS at the first touch."""
     f = "linux.resources.hugepageLimits"
+    sizes = host_page_sizes()
+    mount = ""
+    if "hugetlb" not in paths and UNIFIED in paths:
+        mount = _mount_of(paths[UNIFIED])
+    unified = bool(mount) and unified_offers(mount, "hugetlb")
     for i, h in enumerate(limits):
         fld = f"{f}[{i}]"
-        p = _need(paths, "hugetlb", fld)
-        fname = f"hugetlb.{h['pageSize']}.limit_in_bytes"
+        size = h.get("pageSize")
+        if unified:
+            p = paths[UNIFIED]
+            if sizes and size not in sizes:
+                raise PyruntimeError(f"{fld}.pageSize: {size!r} is not a huge page size of this host "
+                                     f"(it has {', '.join(sizes)})", field=fld)
+            if not _has(p, f"hugetlb.{size}.max"):
+                enable_in_parents(mount, p, "hugetlb", fld)
+            fname, rsvd = f"hugetlb.{size}.max", f"hugetlb.{size}.rsvd.max"
+        else:
+            p = _need(paths, "hugetlb", fld)
+            fname, rsvd = f"hugetlb.{size}.limit_in_bytes", f"hugetlb.{size}.rsvd.limit_in_bytes"
         if not _has(p, fname):
-            raise PyruntimeError(f"{fld}.pageSize: {h['pageSize']!r} is not a huge page size of this host",
+            raise PyruntimeError(f"{fld}.pageSize: {size!r} is not a huge page size of this host",
                                  field=fld)
         set_(p, fname, h["limit"], fld)
+        if _has(p, rsvd):
+            set_(p, rsvd, h["limit"], fld)
+
+
+def _mount_of(path: str) -> str:
+    """The cgroup2 mount above path: the highest directory that has cgroup.controllers."""
+    top, p = path, path
+    while p not in ("/", "") and os.path.exists(os.path.join(p, "cgroup.controllers")):
+        top, p = p, os.path.dirname(p)
+    return top

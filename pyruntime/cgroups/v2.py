@@ -30,7 +30,7 @@ import time
 
 from pyruntime.cgroups.devices import DEFAULT_ALLOWED
 from pyruntime.cgroups.hierarchy import UNIFIED, own_cgroups
-from pyruntime.cgroups.manager import Manager, _read, _write
+from pyruntime.cgroups.manager import Manager, _read, _write, checked_path
 from pyruntime.errors import PyruntimeError
 
 TYPE_CHECKING = False
@@ -125,14 +125,7 @@ class V2Manager(Manager):
         """Absolute cgroupsPath: from the hierarchy root; relative (and the
         default, the id): from the caller's own cgroup. with_unified is
         ignored: the cgroup2 tree is the only one."""
-        if cgroups_path and ":" in cgroups_path:
-            raise PyruntimeError(
-                f"cgroupsPath {cgroups_path!r} is in systemd form (slice:prefix:name); "
-                "run with --systemd-cgroup, which this version does not support yet")
-        rel = cgroups_path or cid
-        if ".." in rel.split("/"):
-            raise PyruntimeError(f"linux.cgroupsPath: {cgroups_path!r} must not contain '..'",
-                                 field="linux.cgroupsPath")
+        rel = checked_path(cgroups_path, cid)
         mount = (mounts or {}).get(UNIFIED, DEFAULT_MOUNT)
         if rel.startswith("/"):
             sub = os.path.normpath(rel)

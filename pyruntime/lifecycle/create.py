@@ -51,10 +51,13 @@ def hook_state(c: Container, status: str, pid: int) -> str:
 
 
 def create(o: CreateOptions) -> tuple[Container, Spawned]:
-    if o.systemd_cgroup:
-        raise PyruntimeError("--systemd-cgroup is not supported by this version of pyruntime "
-                             "(cgroupfs only)")
     cfg = load(o.bundle)
+    if o.systemd_cgroup:
+        # --systemd-cgroup: cgroups/systemd.py checks "slice:prefix:name" and whether
+        # systemd runs; it raises the clear error (the D-Bus unit is not written yet).
+        from pyruntime.cgroups import systemd
+
+        systemd.prepare(cfg.linux.get("cgroupsPath"), o.cid)
     proc = cfg.process
     if proc is None:
         raise ConfigError(f"{cfg.path}: process: required to create a container", field="process")
@@ -89,7 +92,7 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
     try:
         cgroup_mounts = hierarchies()
         mgr = factory.for_config(cfg.linux.get("cgroupsPath"), o.cid, cgroup_mounts,
-                                 with_unified=cfg.new_ns("cgroup"))
+                                 with_unified=cfg.new_ns("cgroup") or Manager.needs_unified(cfg.linux, cgroup_mounts))
         c.data = {
             "ociVersion": cfg.data["ociVersion"], "id": o.cid, "pid": 0,
             "bundle": cfg.bundle, "rootfs": cfg.rootfs, "owner": _owner(),

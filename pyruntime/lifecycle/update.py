@@ -4,11 +4,13 @@ The request is a LinuxResources object (from --resources or built from the
 flags). As runc 1.1 does, only these fields are taken from it, a zero value
 meaning "leave as it is": memory.{limit,reservation,swap}, pids.limit,
 cpu.{shares,quota,period,realtimeRuntime,realtimePeriod,cpus,mems,idle,burst},
-blockIO.weight and unified. Everything else in the object (devices,
-hugepageLimits, network, ...) is ignored, as runc ignores it. Of the fields
-taken, those this version cannot apply are refused by name, as create refuses
-them (cgroups/support.py). The new values go into the state dir's config
-snapshot so later reads see them.
+blockIO.weight and unified, and memory.checkBeforeUpdate (a rule of update
+itself, kept in the config snapshot for later updates: a new memory limit at
+or below the current usage is refused before anything is written). Everything
+else in the object (devices, hugepageLimits, network, ...) is ignored, as runc
+ignores it. Of the fields taken, those this version cannot apply are refused
+by name, as create refuses them (cgroups/support.py). The new values go into
+the state dir's config snapshot so later reads see them.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ if TYPE_CHECKING:
 # {group: {key: kind}} of the LinuxResources fields `runc update` uses
 # ("u" unsigned, "i" signed, "s" string, "b" bool, "o" object)
 TAKEN: dict[str, dict[str, str]] = {
-    "memory": {"limit": "i", "reservation": "i", "swap": "i", "kernel": "i", "kernelTCP": "i"},
+    "memory": {"limit": "i", "reservation": "i", "swap": "i", "kernel": "i", "kernelTCP": "i",
+               "checkBeforeUpdate": "b"},
     "cpu": {"shares": "u", "quota": "i", "period": "u", "realtimeRuntime": "i",
             "realtimePeriod": "u", "cpus": "s", "mems": "s", "idle": "i", "burst": "u"},
     "blockIO": {"weight": "u"},
@@ -98,6 +101,9 @@ def update(c: Container, res: dict[str, Any]) -> None:
             from pyruntime.log import log
 
             log.warning("Kernel memory settings are ignored and will be removed")
+    # checkBeforeUpdate: this request's value (false too), else the container's
+    mem.pop("checkBeforeUpdate", None)
+    raw_check = (res.get("memory") or {}).get("checkBeforeUpdate")
     if mem:
         req["memory"] = mem
     else:
@@ -115,6 +121,9 @@ def update(c: Container, res: dict[str, Any]) -> None:
     resources = linux.get("resources") or {}
     linux["resources"] = resources
     devices = resources.get("devices")
+    check = raw_check if raw_check is not None else (resources.get("memory") or {}).get("checkBeforeUpdate")
+    if check and isinstance(mem.get("limit"), int):
+        mgr.check_memory_usage(mem["limit"])  # before any write: a refusal leaves the old limit
 
     limit, swap = mem.get("limit", 0), mem.get("swap", 0)
     if limit == -1 and not swap and _memsw(mgr):
@@ -134,4 +143,6 @@ def update(c: Container, res: dict[str, Any]) -> None:
     for group in req:
         if isinstance(req[group], dict) and req[group]:
             resources[group] = dict(resources.get(group) or {}, **req[group])
+    if raw_check is not None:
+        resources["memory"] = dict(resources.get("memory") or {}, checkBeforeUpdate=raw_check)
     c.save_config(jsonfast.dumps(cfg, indent=2).encode())

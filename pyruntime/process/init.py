@@ -115,16 +115,16 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
         os.close(master)
 
     hooks = cfg.hooks
-    net_devices = linux.get("netDevices") or {}
-    if hooks.get("prestart") or hooks.get("createRuntime") or net_devices:
-        # P1 moves netDevices into our network namespace and sets them up, then
-        # runs prestart and createRuntime hooks (sync.py step 3).
-        chan.send({"t": "hooks"})
-        msg, _ = chan.recv()
-        if msg is None:
-            os._exit(1)
-        if msg.get("t") != "ok":
-            return
+    # Sync step 3, always: P1 answers only after it has set our rlimits and
+    # oom_score_adj (which it cannot do once we switch to another uid without
+    # CAP_SYS_RESOURCE), applied the cgroup limits, moved netDevices into our
+    # network namespace, and run the prestart and createRuntime hooks.
+    chan.send({"t": "hooks"})
+    msg, _ = chan.recv()
+    if msg is None:
+        os._exit(1)
+    if msg.get("t") != "ok":
+        return
     if hooks.get("createContainer") or hooks.get("startContainer"):
         # hooks: the host's /proc is still mounted at /proc here
         global _host_pid

@@ -14,8 +14,10 @@ order (→ is child to parent):
 | 5    | init         | → {"t":"ready"}         | P1 saves state + pid file, exits (create)   |
 | any  | either child | → {"t":"error",...}     | P1 re-raises it, destroys what was made     |
 
-Step 1 only with a new user namespace, 3 only when such hooks or netDevices
-exist, 4 only for a terminal without --console-socket. The init may speak
+Step 1 only with a new user namespace, 4 only for a terminal without
+--console-socket. Step 3 always: the init goes on to its own identity only
+after P1 has done what it must do from outside (rlimits, oom_score_adj,
+cgroup limits, netDevices, hooks). The init may speak
 before the intermediate's step 2 arrives: P1 holds such messages until it has
 the pid. EOF before "ready" means a child
 died: P1 reports it. When P1 dies the init reads EOF and exits.

@@ -8,7 +8,10 @@
 #                                         pids.max, eBPF devices, freeze, kill --all
 #                                         through cgroup.kill, the cgroup mount, delete)
 #   tests/integration/test_lifecycle.py   the create/start/kill/delete core
-#   tests/integration/test_run.py         (-k selection below)
+#   tests/integration/test_events_v2.py   events --stats / OOM events from v2 files,
+#                                         --systemd-cgroup's error without systemd
+#   tests/integration/test_pause_ps.py,   (-k selection below: pause/resume through
+#   tests/integration/test_update_events.py  cgroup.freeze, ps, events)
 #
 # The guest runs code ~20x slower (software emulation): ~4-6 minutes on 2 cores.
 # The static probes are compiled here first (gcc in the guest is slow).
@@ -36,6 +39,9 @@ LIFECYCLE_K="test_create_blocks_before_user_process_then_start_runs_it \
 or (test_kill_stops_and_delete_removes and number) or test_kill_all \
 or test_delete_running_fails_and_force_works or test_delete_force_created \
 or test_init_dies_between_create_and_start or test_kill_stopped"
+# pause/ps and events tests written for v1 that run on v2 too (tests/support/cgfiles.py).
+PAUSE_EVENTS_K="test_pause_resume or test_pause_created_container or test_kill_and_delete_paused \
+or test_ps_json_lists_every_pid or test_events_stats or test_events_interval_and_oom"
 
 # .venv/bin/python links to the real interpreter: no pyenv shim in the guest.
 export PATH="$REPO/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -44,8 +50,10 @@ export PYTHONDONTWRITEBYTECODE=1
 start=$(date +%s)
 set +e
 bash scripts/guest/run.sh .venv/bin/python -m pytest -p no:cacheprovider -v -rs \
-    tests/integration/test_cgroup_v2.py \
-    "tests/integration/test_lifecycle.py" -k "test_cgroup_v2 or $LIFECYCLE_K" "$@"
+    tests/integration/test_cgroup_v2.py tests/integration/test_events_v2.py \
+    tests/integration/test_pause_ps.py tests/integration/test_update_events.py \
+    "tests/integration/test_lifecycle.py" \
+    -k "test_cgroup_v2 or test_events_v2 or $LIFECYCLE_K or $PAUSE_EVENTS_K" "$@"
 rc=$?
 set -e
 echo "guest/test.sh: cgroup v2 lane rc=$rc in $(( $(date +%s) - start )) s"

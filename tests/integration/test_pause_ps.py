@@ -1,5 +1,7 @@
-"""pause / resume (v1 freezer) and ps (json for containerd, table from the
-host's ps), as runc 1.1 does them (runc pause.go, resume.go, ps.go)."""
+"""pause / resume (v1 freezer, v2 cgroup.freeze) and ps (json for containerd,
+table from the host's ps), as runc 1.1 does them (runc pause.go, resume.go,
+ps.go). On a pure cgroup v2 host (scripts/guest/test.sh) the cgroup files
+are read through tests/support/cgfiles.py."""
 
 from __future__ import annotations
 
@@ -10,12 +12,11 @@ from typing import Any
 
 import pytest
 
+from tests.support.cgfiles import cg_dir, cg_file, pure_v2, remove_test_cgroups
 from tests.support.isolation import (
-    cgroup_dir,
     create_detached,
     describe,
     pid_alive,
-    remove_cgroup_tree,
     start_detached,
     stdio_log,
     v1_hierarchies,
@@ -27,8 +28,8 @@ MakeBundle = Callable[..., Path]
 
 @pytest.fixture(autouse=True)
 def _needs_freezer() -> None:
-    if "freezer" not in v1_hierarchies():
-        pytest.skip("pause needs the cgroup v1 freezer on this host")
+    if "freezer" not in v1_hierarchies() and not pure_v2():
+        pytest.skip("pause needs the cgroup v1 freezer or a pure cgroup v2 host")
 
 
 @pytest.fixture
@@ -36,8 +37,7 @@ def cgpath(rt: Any, cid: str) -> Iterator[str]:
     path = f"/pyrt-test-{cid}"
     yield path
     rt.cleanup()
-    for mount in v1_hierarchies().values():
-        remove_cgroup_tree(cgroup_dir(mount, path))
+    remove_test_cgroups(path)
 
 
 def bundle_in(make_bundle: MakeBundle, cgpath: str, args: list[str]) -> Path:
@@ -47,12 +47,13 @@ def bundle_in(make_bundle: MakeBundle, cgpath: str, args: list[str]) -> Path:
 
 
 def cg_pids(cgpath: str) -> set[int]:
-    text = (cgroup_dir(v1_hierarchies()["freezer"], cgpath) / "cgroup.procs").read_text()
+    text = cg_file("freezer", cgpath, "cgroup.procs").read_text()
     return {int(x) for x in text.split()}
 
 
 def freezer_state(cgpath: str) -> str:
-    return (cgroup_dir(v1_hierarchies()["freezer"], cgpath) / "freezer.state").read_text().strip()
+    state = cg_file("freezer", cgpath, "freezer.state").read_text().strip()
+    return {"1": "FROZEN", "0": "THAWED"}.get(state, state)  # v2: cgroup.freeze
 
 
 def status(rt: Any, cid: str) -> str:
@@ -133,7 +134,7 @@ def test_kill_and_delete_paused(rt: Any, cid: str, cgpath: str, make_bundle: Mak
     p = rt("delete", "--force", cid)
     assert p.returncode == 0, describe(p)
     assert wait_for(lambda: not pid_alive(init))
-    assert not cgroup_dir(v1_hierarchies()["freezer"], cgpath).exists()
+    assert not cg_dir("freezer", cgpath).exists()
 
 
 # ---------------------------------------------------------------- ps
