@@ -274,19 +274,23 @@ class Manager:
         """Kill what is left and remove the directories we created (children first)."""
         if self.procs():
             self.signal_all(signal.SIGKILL)
-        for d in reversed(self.created):
-            for attempt in range(200):
+        self._rmdir_all(list(reversed(self.created)), attempts=200)
+        self.created = []
+
+    def _rmdir_all(self, dirs: list[str], attempts: int) -> None:
+        """rmdir each, in order, waiting out EBUSY (killed processes still being
+        torn down), killing again now and then."""
+        for d in dirs:
+            for attempt in range(attempts):
                 try:
                     os.rmdir(d)
                     break
                 except FileNotFoundError:
                     break
                 except OSError as e:
-                    # EBUSY while killed processes are still being torn down.
-                    if e.errno != errno.EBUSY or attempt == 199:
+                    if e.errno != errno.EBUSY or attempt == attempts - 1:
                         raise PyruntimeError(f"removing cgroup {d}: {os.strerror(e.errno or 0)}",
                                              path=d) from None
                     if attempt % 20 == 0:
                         self.signal_all(signal.SIGKILL)
                     time.sleep(0.005)
-        self.created = []

@@ -368,19 +368,5 @@ class V2Manager(Manager):
         if self.procs():
             self.signal_all(signal.SIGKILL)
         subs = self._dirs()[1:] if self.path in self.created else []
-        for d in reversed(self.created + subs):
-            for attempt in range(400):
-                try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError as e:
-                    # EBUSY while killed processes are still being torn down.
-                    if e.errno != errno.EBUSY or attempt == 399:
-                        raise PyruntimeError(f"removing cgroup {d}: {os.strerror(e.errno or 0)}",
-                                             path=d) from None
-                    if attempt % 20 == 0:
-                        self.signal_all(signal.SIGKILL)
-                    time.sleep(0.005)
+        self._rmdir_all(list(reversed(self.created + subs)), attempts=400)
         self.created = []
