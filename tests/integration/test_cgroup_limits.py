@@ -31,6 +31,7 @@ from tests.support.isolation import (
     create_detached,
     describe,
     install_probe,
+    net_cls_hierarchy,
     proc_cgroups,
     remove_cgroup_tree,
     run_ok,
@@ -414,21 +415,22 @@ int main(int argc, char **argv)
 
 @pytest.fixture
 def free_hugepages() -> Iterator[int]:
-    """Free 2 MiB huge pages; with PYRT_TEST_RESERVE_HUGEPAGES=1 the test
-    reserves 4 for its duration when the host has none."""
+    """Free 2 MiB huge pages: when the host has fewer than 4 free, the test
+    reserves 4 more for its duration and gives them back after
+    (PYRT_TEST_RESERVE_HUGEPAGES=0 forbids touching the host's pool)."""
     base = Path("/sys/kernel/mm/hugepages/hugepages-2048kB")
     if not base.exists():
         pytest.skip("no 2 MiB huge pages on this host")
     nr = int((base / "nr_hugepages").read_text())
     free = int((base / "free_hugepages").read_text())
     raised = False
-    if free < 4 and os.environ.get("PYRT_TEST_RESERVE_HUGEPAGES") == "1":
+    if free < 4 and os.environ.get("PYRT_TEST_RESERVE_HUGEPAGES", "1") == "1":
         (base / "nr_hugepages").write_text(str(nr + 4))
         raised = True
         free = int((base / "free_hugepages").read_text())
     if free < 4:
         pytest.skip(f"the host has {nr} huge pages configured ({free} free; /proc/sys/vm/nr_hugepages): "
-                    "an allocation cannot be tried (PYRT_TEST_RESERVE_HUGEPAGES=1 lets the test reserve 4); "
+                    "an allocation cannot be tried (reserving 4 failed or PYRT_TEST_RESERVE_HUGEPAGES=0); "
                     "the limit file is checked by test_hugetlb_limit_on_hybrid_cgroup2")
     try:
         yield free
@@ -459,26 +461,8 @@ def test_hugetlb_allocation_above_limit_fails(rt: Any, cid: str, cgpath: str, ma
 
 @pytest.fixture
 def net_hierarchy(rt: Any, tmp_path: Path) -> Iterator[Path]:
-    """A net_cls,net_prio v1 hierarchy: the host's when mounted, else one the
-    test mounts (and unmounts once the container is deleted)."""
-    found = hierarchy_with("net_cls") or hierarchy_with("net_prio")
-    if found is not None:
-        yield found
-        return
-    mnt = tmp_path / "net_cls,net_prio"
-    mnt.mkdir()
-    p = subprocess.run(["mount", "-t", "cgroup", "-o", "net_cls,net_prio", "cgroup", str(mnt)],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.skip(f"cannot mount a net_cls,net_prio hierarchy: {p.stderr.strip()}")
-    try:
+    with net_cls_hierarchy(rt.cleanup, tmp_path) as mnt:
         yield mnt
-    finally:
-        rt.cleanup()
-        for d in mnt.iterdir():
-            if d.is_dir() and d.name.startswith("pyrt-limits-"):
-                remove_cgroup_tree(d)
-        subprocess.run(["umount", str(mnt)], capture_output=True)
 
 
 def test_network_class_id_and_priorities(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle,

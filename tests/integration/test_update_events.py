@@ -2,9 +2,11 @@
 containerd and Podman send it) and events (stats JSON lines, OOM events), as
 runc 1.1 does them (runc update.go, events.go, types/events.go).
 
-The update tests are written for v1 files; the events tests run on a pure
-cgroup v2 host too (scripts/guest/test.sh), reading the cgroup through
-tests/support/cgfiles.py."""
+Both run on a v1 / hybrid host and on a pure cgroup v2 host
+(scripts/guest/test.sh), reading the cgroup through tests/support/cgfiles.py:
+on v2 update writes memory.max, memory.swap.max (swap - limit), memory.low,
+pids.max, cpu.weight (from shares), cpu.max, checks memory.current, and
+refuses the v1-only realtime fields by name."""
 
 from __future__ import annotations
 
@@ -40,13 +42,25 @@ STATS_KEYS = {"cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt"
 
 
 @pytest.fixture(autouse=True)
-def _needs_v1(request: pytest.FixtureRequest) -> None:
+def _needs_cgroups() -> None:
     h = v1_hierarchies()
-    if "memory" in h and "pids" in h:
+    if ("memory" in h and "pids" in h) or pure_v2():
         return
-    if pure_v2() and request.node.name.startswith("test_events"):
-        return  # events read v2 files too
-    pytest.skip("these tests are written for cgroup v1 / hybrid hosts (events: v2 too)")
+    pytest.skip("needs v1 memory and pids hierarchies, or a pure cgroup v2 host")
+
+
+def cg_int(ctrl: str, cgpath: str, name: str) -> int:
+    """v1 name, either host; "max" reads as U64_MAX."""
+    return cgfiles.cg_int(ctrl, cgpath, name)
+
+
+def cpu_max(cgpath: str) -> tuple[str, str]:
+    """(quota, period): v2 cpu.max, v1 cpu.cfs_quota_us ("-1": "max") and cpu.cfs_period_us."""
+    if pure_v2():
+        q, per = cg_file("cpu", cgpath, "cpu.max").read_text().split()
+        return q, per
+    q = cg_file("cpu", cgpath, "cpu.cfs_quota_us").read_text().strip()
+    return ("max" if q == "-1" else q), cg_file("cpu", cgpath, "cpu.cfs_period_us").read_text().strip()
 
 
 @pytest.fixture
@@ -108,32 +122,61 @@ def test_update_memory_and_pids_flags(rt: Any, cid: str, cgpath: str, make_bundl
     start_detached(rt, b, cid)
     p = rt("update", "--memory", "32m", "--pids-limit", "20", "--memory-reservation", "16M", cid)
     assert p.returncode == 0 and p.stdout == "", describe(p)
-    assert int(cg_file("memory", cgpath, "memory.limit_in_bytes").read_text()) == 32 * MIB
-    assert int(cg_file("memory", cgpath, "memory.soft_limit_in_bytes").read_text()) == 16 * MIB
+    # (v2: memory.max, memory.low)
+    assert cg_int("memory", cgpath, "memory.limit_in_bytes") == 32 * MIB
+    assert cg_int("memory", cgpath, "memory.soft_limit_in_bytes") == 16 * MIB
     assert cg_file("pids", cgpath, "pids.max").read_text().strip() == "20"
     # an update that does not name a limit leaves it as it is
     assert rt("update", "--pids-limit", "30", cid).returncode == 0
-    assert int(cg_file("memory", cgpath, "memory.limit_in_bytes").read_text()) == 32 * MIB
+    assert cg_int("memory", cgpath, "memory.limit_in_bytes") == 32 * MIB
+    assert cg_int("memory", cgpath, "memory.soft_limit_in_bytes") == 16 * MIB
     assert cg_file("pids", cgpath, "pids.max").read_text().strip() == "30"
     # -1: unlimited
     assert rt("update", "--pids-limit", "-1", "--memory", "-1", cid).returncode == 0
     assert cg_file("pids", cgpath, "pids.max").read_text().strip() == "max"
-    assert int(cg_file("memory", cgpath, "memory.limit_in_bytes").read_text()) > 1 << 50
+    assert cg_int("memory", cgpath, "memory.limit_in_bytes") > 1 << 50
 
 
-@pytest.mark.skipif(not v1_hierarchies() or not has_memsw(), reason="needs v1 swap accounting")
+@pytest.mark.skipif(not has_memsw(), reason="needs swap accounting (v1 memory.memsw.*, v2 memory.swap.*)")
 def test_update_memory_and_swap_both_ways(rt: Any, cid: str, cgpath: str,
                                           make_bundle: MakeBundle) -> None:
     b = bundle(make_bundle, cgpath, ["sleep", "300"],
                {"memory": {"limit": 64 * MIB, "swap": 64 * MIB}})
     start_detached(rt, b, cid)
-    mem, memsw = (cg_file("memory", cgpath, f) for f in ("memory.limit_in_bytes",
-                                                        "memory.memsw.limit_in_bytes"))
-    # raising both needs memsw written first, lowering needs the limit first
+    v2 = pure_v2()
+
+    def limits() -> tuple[int, int]:
+        """(memory, memory+swap): v2 keeps swap alone in memory.swap.max"""
+        mem = cg_int("memory", cgpath, "memory.limit_in_bytes")
+        if v2:
+            return mem, mem + cg_int("memory", cgpath, "memory.swap.max")
+        return mem, cg_int("memory", cgpath, "memory.memsw.limit_in_bytes")
+
+    assert limits() == (64 * MIB, 64 * MIB)
+    # v1: raising both needs memsw written first, lowering needs the limit first
     assert rt("update", "--memory", "128M", "--memory-swap", "256M", cid).returncode == 0
-    assert (int(mem.read_text()), int(memsw.read_text())) == (128 * MIB, 256 * MIB)
+    assert limits() == (128 * MIB, 256 * MIB)
     assert rt("update", "--memory", "32M", "--memory-swap", "48M", cid).returncode == 0
-    assert (int(mem.read_text()), int(memsw.read_text())) == (32 * MIB, 48 * MIB)
+    assert limits() == (32 * MIB, 48 * MIB)
+    if v2:
+        assert cg_int("memory", cgpath, "memory.swap.max") == 16 * MIB  # runc: swap - limit
+    # the limit alone keeps memory+swap (v2: memory.swap.max follows, as runc's config does)
+    assert rt("update", "--memory", "40M", cid).returncode == 0
+    assert limits() == (40 * MIB, 48 * MIB)
+    # swap alone: against the limit in force
+    assert rt("update", "--memory-swap", "56M", cid).returncode == 0
+    assert limits() == (40 * MIB, 56 * MIB)
+    # memory+swap below memory is refused (v2: before any write; v1, runc too:
+    # memsw is written first, then the kernel refuses the limit)
+    p = rt("update", "--memory", "64M", "--memory-swap", "48M", cid)
+    assert p.returncode == 1, describe(p)
+    if v2:
+        assert limits() == (40 * MIB, 56 * MIB)
+    # unlimited memory, swap not named: unlimited swap too
+    assert rt("update", "--memory", "-1", cid).returncode == 0
+    assert cg_int("memory", cgpath, "memory.limit_in_bytes") > 1 << 50
+    swap_file = "memory.swap.max" if v2 else "memory.memsw.limit_in_bytes"
+    assert cg_int("memory", cgpath, swap_file) > 1 << 50
 
 
 def test_update_resources_stdin_pids_limit_is_hit(rt: Any, cid: str, cgpath: str,
@@ -168,14 +211,14 @@ def test_update_resources_file_memory_limit_is_hit(rt: Any, cid: str, cgpath: st
     f.write_text(json.dumps({"memory": mem}))
     p = rt("update", "--resources", str(f), "--pids-limit", "7", cid)
     assert p.returncode == 0, describe(p)
-    assert int(cg_file("memory", cgpath, "memory.limit_in_bytes").read_text()) == 32 * MIB
+    assert cg_int("memory", cgpath, "memory.limit_in_bytes") == 32 * MIB
+    if pure_v2() and has_memsw():
+        assert cg_int("memory", cgpath, "memory.swap.max") == 0  # swap == limit: no swap
     assert cg_file("pids", cgpath, "pids.max").read_text().strip() == "max"
     go(b)
     assert wait_for(lambda: not pid_alive(init), timeout=20)
     assert "survived" not in stdio_log(b, cid)
-    oom = dict(ln.split() for ln in cg_file("memory", cgpath, "memory.oom_control").read_text()
-               .splitlines())
-    assert int(oom.get("oom_kill", "1")) > 0, oom
+    assert cgfiles.oom_kills(cgpath) > 0
 
 
 def test_update_errors(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle) -> None:
@@ -200,7 +243,9 @@ def test_update_cpu_and_ignored_fields(rt: Any, cid: str, cgpath: str, make_bund
     start_detached(rt, bundle(make_bundle, cgpath, ["sleep", "300"]), cid)
     p = rt("update", "--cpu-share", "512", cid)
     assert p.returncode == 0, describe(p)
-    assert cg_file("cpu", cgpath, "cpu.shares").read_text().strip() == "512"
+    # v2: cpu.weight = 1 + (shares - 2) * 9999 / 262142 (runc 1.1's conversion)
+    want = "20" if pure_v2() else "512"
+    assert cg_file("cpu", cgpath, "cpu.shares").read_text().strip() == want
     # ignored as runc ignores them: devices, hugepageLimits (update takes only its own fields)
     res = {"pids": {"limit": 9}, "hugepageLimits": [{"pageSize": "2MB", "limit": 1}],
            "devices": [{"allow": False, "access": "rwm"}]}
@@ -212,6 +257,62 @@ def test_update_cpu_and_ignored_fields(rt: Any, cid: str, cgpath: str, make_bund
         cfg = json.loads((rt.root / cid / "config.json").read_text())
         assert cfg["linux"]["resources"]["pids"]["limit"] == 9
         assert cfg["linux"]["resources"]["cpu"]["shares"] == 512
+
+
+def test_update_cpu_quota_and_period(rt: Any, cid: str, cgpath: str,
+                                     make_bundle: MakeBundle) -> None:
+    """v1 cpu.cfs_quota_us / cpu.cfs_period_us, v2 cpu.max "quota period"; a
+    field left out keeps its value (runc takes it from its config)."""
+    start_detached(rt, bundle(make_bundle, cgpath, ["sleep", "300"]), cid)
+    p = rt("update", "--cpu-quota", "50000", "--cpu-period", "100000", cid)
+    assert p.returncode == 0, describe(p)
+    assert cpu_max(cgpath) == ("50000", "100000")
+    assert rt("update", "--cpu-period", "200000", cid).returncode == 0
+    assert cpu_max(cgpath) == ("50000", "200000")
+    assert rt("update", "--cpu-quota", "30000", cid).returncode == 0
+    assert cpu_max(cgpath) == ("30000", "200000")
+    assert rt("update", "--cpu-quota", "-1", cid).returncode == 0
+    assert cpu_max(cgpath) == ("max", "200000")
+
+
+def test_update_check_before_update(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle) -> None:
+    """memory.checkBeforeUpdate: a new limit at or below the usage (v1
+    memory.usage_in_bytes, v2 memory.current) is refused and the old limit
+    kept; above it the update goes through."""
+    b = bundle(make_bundle, cgpath,
+               ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=24 conv=fsync 2>/dev/null; "
+                "echo ready; sleep 300"], {"memory": {"limit": 64 * MIB}})
+    start_detached(rt, b, cid)
+    assert wait_for(lambda: "ready" in stdio_log(b, cid), timeout=30), stdio_log(b, cid)
+    usage = cg_int("memory", cgpath, "memory.usage_in_bytes")
+    assert usage >= 16 * MIB, f"usage {usage}: the page cache was not charged to the container"
+    res = {"memory": {"limit": 8 * MIB, "checkBeforeUpdate": True}}
+    p = rt("update", "--resources", "-", cid, input=json.dumps(res))
+    if rt.name == "runc" and not pure_v2() and p.returncode == 0:
+        pytest.xfail("runc 1.1 checks memory.checkBeforeUpdate on cgroup v2 only")
+    assert p.returncode == 1 and "memory.limit" in p.stderr, describe(p)
+    if "pyruntime" in rt.name:
+        assert ("memory.current" if pure_v2() else "memory.usage_in_bytes") in p.stderr, describe(p)
+    assert cg_int("memory", cgpath, "memory.limit_in_bytes") == 64 * MIB, "the old limit was not kept"
+    res = {"memory": {"limit": 48 * MIB, "checkBeforeUpdate": True}}
+    p = rt("update", "--resources", "-", cid, input=json.dumps(res))
+    assert p.returncode == 0, describe(p)
+    assert cg_int("memory", cgpath, "memory.limit_in_bytes") == 48 * MIB
+
+
+@pytest.mark.skipif(not pure_v2(), reason="cgroup v2 only (v1 has cpu.rt_* files)")
+def test_update_v1_only_fields_refused_on_v2(rt: Any, cid: str, cgpath: str,
+                                             make_bundle: MakeBundle) -> None:
+    start_detached(rt, bundle(make_bundle, cgpath, ["sleep", "300"], {"pids": {"limit": 50}}), cid)
+    for flag, field in (("--cpu-rt-runtime", "realtimeRuntime"), ("--cpu-rt-period", "realtimePeriod")):
+        p = rt("update", flag, "1000", "--pids-limit", "7", cid)
+        assert p.returncode == 1, describe(p)
+        if "pyruntime" in rt.name:
+            assert f"linux.resources.cpu.{field}" in p.stderr, describe(p)
+        else:
+            assert "realtime" in p.stderr.lower() or "rt" in p.stderr, describe(p)
+        # refused before anything was written
+        assert cg_file("pids", cgpath, "pids.max").read_text().strip() == "50"
 
 
 # ---------------------------------------------------------------- events

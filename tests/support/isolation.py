@@ -8,11 +8,13 @@ tests/conftest.py (duck-typed: `.cmd(*args)` and `__call__`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -251,3 +253,31 @@ def host_block_device() -> tuple[int, int, str]:
             major, minor = (int(x) for x in dev.read_text().split(":"))
             return major, minor, name
     raise RuntimeError(f"no block device that the host can open among {candidates}")
+
+
+@contextlib.contextmanager
+def net_cls_hierarchy(cleanup: Callable[[], None], scratch: Path) -> Iterator[Path]:
+    """A v1 hierarchy with net_cls and net_prio: the host's when it mounts one,
+    else one mounted under `scratch` for the test's duration. The kernel has
+    the controllers (this host: CGROUP_NET_CLASSID, CGROUP_NET_PRIO) even when
+    no hierarchy shows them. On the way out `cleanup()` (the runtime's delete
+    --force of the test's containers) runs first, then what the test made under
+    its own mount is removed and the mount undone."""
+    for key, mount in v1_hierarchies().items():
+        if "net_cls" in key.split(",") or "net_prio" in key.split(","):
+            yield mount
+            return
+    mnt = scratch / "net_cls,net_prio"
+    mnt.mkdir()
+    p = subprocess.run(["mount", "-t", "cgroup", "-o", "net_cls,net_prio", "cgroup", str(mnt)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"cannot mount a net_cls,net_prio hierarchy: {p.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        cleanup()
+        for d in mnt.iterdir():
+            if d.is_dir():
+                remove_cgroup_tree(d)
+        subprocess.run(["umount", str(mnt)], capture_output=True)

@@ -83,12 +83,56 @@ def test_path_is_checked_before_systemd(tmp_path: Path) -> None:
         systemd.prepare("/not/systemd/form", "cid", str(tmp_path / "none"))
 
 
-def test_running_systemd_is_refused_by_name(tmp_path: Path) -> None:
+def test_running_systemd_gives_the_unit(tmp_path: Path) -> None:
     run_dir = tmp_path / "system"
     run_dir.mkdir()
     assert systemd.systemd_running(str(run_dir))
-    with pytest.raises(PyruntimeError, match="over D-Bus .* is not implemented"):
-        systemd.prepare("system.slice:docker:1", "cid", str(run_dir))
+    sc = systemd.prepare("system.slice:docker:1", "cid", str(run_dir))
+    assert sc.unit == "docker-1.scope"
+
+
+def test_assume_running_is_test_only_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    none = str(tmp_path / "none")
+    monkeypatch.setenv(systemd.ASSUME_RUNNING_ENV, "0")
+    assert not systemd.systemd_running(none)
+    monkeypatch.setenv(systemd.ASSUME_RUNNING_ENV, "1")
+    assert systemd.systemd_running(none)
+
+
+def test_unit_properties_like_runc() -> None:
+    sc = systemd.parse_cgroups_path("system.slice:pyrt:c1", "c1")
+    res = {"memory": {"limit": 1 << 20}, "pids": {"limit": -1},
+           "cpu": {"shares": 1024, "quota": 50000, "period": 100000}}
+    v2 = dict(systemd.unit_properties(sc, 42, res, v2=True))
+    assert v2["Slice"] == ("s", "system.slice") and v2["Delegate"] == ("b", True)
+    assert v2["PIDs"] == ("au", [42]) and v2["DefaultDependencies"] == ("b", False)
+    assert v2["MemoryMax"] == ("t", 1 << 20)
+    assert v2["TasksMax"] == ("t", (1 << 64) - 1)
+    assert v2["CPUWeight"] == ("t", 39)
+    assert v2["CPUQuotaPerSecUSec"] == ("t", 500000)
+    v1 = dict(systemd.unit_properties(sc, 42, {"memory": {"limit": 4096}, "cpu": {"shares": 512,
+                                                                                  "quota": 12345}},
+                                      v2=False))
+    assert v1["MemoryLimit"] == ("t", 4096) and v1["CPUShares"] == ("t", 512)
+    assert v1["CPUQuotaPerSecUSec"] == ("t", 130000)  # rounded up to 10 ms, as runc
+    assert "TasksMax" not in v1
+    sl = dict(systemd.unit_properties(systemd.parse_cgroups_path("test.slice:x:test-sub.slice", "c"),
+                                      0, None, v2=True))
+    assert sl["Wants"] == ("as", ["test.slice"]) and "PIDs" not in sl and "Delegate" not in sl
+
+
+def test_state_round_trip() -> None:
+    from pyruntime.cgroups import factory
+    from pyruntime.cgroups.manager import Manager
+
+    sc = systemd.parse_cgroups_path("system.slice:pyrt:c1", "c1")
+    m = systemd.for_config(sc, "c1", {"memory": "/sys/fs/cgroup/memory"})
+    d = m.to_state()
+    assert d["driver"] == "systemd" and d["systemd"]["unit"] == "pyrt-c1.scope"
+    assert d["paths"] == {"memory": "/sys/fs/cgroup/memory/system.slice/pyrt-c1.scope"}
+    back = factory.from_state(d)
+    assert isinstance(back, Manager) and back.to_state() == d
+    assert factory.from_state({"paths": {}}).to_state().get("driver") is None
 
 
 def test_this_host_detection_matches_pid1() -> None:
