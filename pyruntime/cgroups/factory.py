@@ -2,7 +2,9 @@
 state: the v1/hybrid Manager (cgroups/manager.py) or, on a host where the
 only cgroup hierarchy is cgroup2, the V2Manager (cgroups/v2.py).
 `for_config` picks by the host's hierarchies, `from_state` by the "kind"
-recorded in state.json (absent = "v1", the format of pyruntime 0.1 states).
+recorded in state.json (absent = "v1", the format of pyruntime 0.1 states);
+"driver": "systemd" (--systemd-cgroup) wraps it with the unit's part
+(cgroups/systemd.py).
 
 v2.py (and the eBPF device program, ebpf.py) are imported only when used.
 """
@@ -33,8 +35,16 @@ def for_config(cgroups_path: str | None, cid: str, mounts: dict[str, str], *,
 
 def from_state(d: dict[str, Any] | None) -> Manager:
     kind = (d or {}).get("kind", "v1")
+    mgr: Manager
     if kind == "v2":
         from pyruntime.cgroups.v2 import V2Manager
 
-        return V2Manager.from_state(d)
-    return Manager.from_state(d)
+        mgr = V2Manager.from_state(d)
+    else:
+        mgr = Manager.from_state(d)
+    if d and d.get("driver") == "systemd":
+        # --systemd-cgroup: the same cgroupfs manager, with the unit's part
+        from pyruntime.cgroups import systemd
+
+        return systemd.from_state(d, mgr)
+    return mgr

@@ -27,7 +27,7 @@ def features() -> dict[str, Any]:
         "linux": {
             "namespaces": sorted(FLAGS),
             "capabilities": list(NAMES),
-            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
+            "cgroup": {"v1": True, "v2": True, "systemd": True, "systemdUser": False, "rdma": True},
             "seccomp": seccomp.features(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},

@@ -52,12 +52,13 @@ def hook_state(c: Container, status: str, pid: int) -> str:
 
 def create(o: CreateOptions) -> tuple[Container, Spawned]:
     cfg = load(o.bundle)
+    sd_unit = None
     if o.systemd_cgroup:
         # --systemd-cgroup: cgroups/systemd.py checks "slice:prefix:name" and whether
-        # systemd runs; it raises the clear error (the D-Bus unit is not written yet).
+        # systemd runs; the manager then starts a transient unit over D-Bus.
         from pyruntime.cgroups import systemd
 
-        systemd.prepare(cfg.linux.get("cgroupsPath"), o.cid)
+        sd_unit = systemd.prepare(cfg.linux.get("cgroupsPath"), o.cid)
     proc = cfg.process
     if proc is None:
         raise ConfigError(f"{cfg.path}: process: required to create a container", field="process")
@@ -91,8 +92,12 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
     ns_fds: list[tuple[str, int]] = []
     try:
         cgroup_mounts = hierarchies()
-        mgr = factory.for_config(cfg.linux.get("cgroupsPath"), o.cid, cgroup_mounts,
-                                 with_unified=cfg.new_ns("cgroup") or Manager.needs_unified(cfg.linux, cgroup_mounts))
+        if sd_unit is not None:
+            mgr = systemd.for_config(sd_unit, o.cid, cgroup_mounts, cfg.linux.get("resources"))
+        else:
+            mgr = factory.for_config(cfg.linux.get("cgroupsPath"), o.cid, cgroup_mounts,
+                                     with_unified=cfg.new_ns("cgroup") or
+                                     Manager.needs_unified(cfg.linux, cgroup_mounts))
         c.data = {
             "ociVersion": cfg.data["ociVersion"], "id": o.cid, "pid": 0,
             "bundle": cfg.bundle, "rootfs": cfg.rootfs, "owner": _owner(),

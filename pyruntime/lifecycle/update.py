@@ -11,6 +11,13 @@ else in the object (devices, hugepageLimits, network, ...) is ignored, as runc
 ignores it. Of the fields taken, those this version cannot apply are refused
 by name, as create refuses them (cgroups/support.py). The new values go into
 the state dir's config snapshot so later reads see them.
+
+On cgroup v2 (cgroups/v2.py) the same request lands in memory.max,
+memory.swap.max (swap - limit, runc's conversion), memory.low, pids.max,
+cpu.weight (from shares), cpu.max ("quota period"); a field the request
+leaves out of a two-field file is taken from what is in force (_v2_fill);
+the v1-only cpu.realtime* are refused by name; checkBeforeUpdate reads
+memory.current.
 """
 
 from __future__ import annotations
@@ -83,8 +90,40 @@ def _memsw(mgr: Manager) -> str | None:
     return p if p and os.path.exists(os.path.join(p, "memory.memsw.limit_in_bytes")) else None
 
 
+def _is_v2(mgr: Manager) -> bool:
+    return mgr.to_state().get("kind") == "v2"
+
+
+def _v2_fill(mgr: Manager, req: dict[str, Any], resources: dict[str, Any]) -> None:
+    """runc's update hands the whole merged config to the cgroup driver; on
+    cgroup v2 two files hold two fields each, so a field the request leaves
+    out is taken from what is in force, as runc takes it from its config:
+    - memory.swap.max is swap - limit: a new limit alone keeps memory+swap
+      (the config's swap) where it was, as it stays on v1 (memory.memsw);
+    - cpu.max is "quota period": a new period alone keeps the quota."""
+    path = str(getattr(mgr, "path", ""))
+    mem = req.get("memory") or {}
+    limit = mem.get("limit")
+    if limit and "swap" not in mem:
+        old_swap = (resources.get("memory") or {}).get("swap")
+        if limit == -1:
+            mem["swap"] = -1  # unlimited memory: unlimited swap too (runc)
+        elif isinstance(old_swap, int) and old_swap > 0 and \
+                os.path.exists(os.path.join(path, "memory.swap.max")):
+            mem["swap"] = old_swap  # (no swap accounting: no swap limit to keep)
+    cpu = req.get("cpu") or {}
+    if cpu.get("period") and not cpu.get("quota"):
+        try:
+            with open(os.path.join(path, "cpu.max")) as f:
+                quota = f.read().split()[0]
+        except (OSError, IndexError):
+            quota = "max"
+        if quota.isdigit():
+            cpu["quota"] = int(quota)
+
+
 def _apply(mgr: Manager, res: dict[str, Any], devices: Any) -> None:
-    if type(mgr) is Manager:
+    if mgr.to_state().get("kind", "v1") == "v1":  # also with the systemd driver on v1
         # v1: the device list did not change and rewriting it starts with a deny-all
         # (a window of EPERM for the container, EINVAL once it has sub-cgroups): leave it
         Manager({k: p for k, p in mgr.paths.items() if k != "devices"}).apply(res)
@@ -125,6 +164,8 @@ def update(c: Container, res: dict[str, Any]) -> None:
     if check and isinstance(mem.get("limit"), int):
         mgr.check_memory_usage(mem["limit"])  # before any write: a refusal leaves the old limit
 
+    if _is_v2(mgr):
+        _v2_fill(mgr, req, resources)
     limit, swap = mem.get("limit", 0), mem.get("swap", 0)
     if limit == -1 and not swap and _memsw(mgr):
         swap = mem["swap"] = -1  # unlimited memory: unlimited memory+swap too (runc)
