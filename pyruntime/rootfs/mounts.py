@@ -19,6 +19,7 @@ from pyruntime.rootfs import mountopts
 from pyruntime.rootfs.cgroupfs import mount_cgroup_tree
 from pyruntime.rootfs.pivot import ATIME_FLAGS, current_flags
 from pyruntime.rootfs.securejoin import open_verified, secure_join, with_procfd
+from pyruntime.state.procfs import unescape_mountinfo
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -60,21 +61,6 @@ def _mountinfo() -> str:
         return f.read()
 
 
-def _unescape(s: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as \\ooo."""
-    if "\\" not in s:
-        return s
-    out, i = [], 0
-    while i < len(s):
-        if s[i] == "\\" and i + 3 < len(s) and s[i + 1:i + 4].isdigit():
-            out.append(chr(int(s[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(s[i])
-            i += 1
-    return "".join(out)
-
-
 def parent_mount(path: str, mountinfo: str) -> tuple[str, str]:
     """(mount point, optional fields) of the mount that holds path: the
     longest mount point above it, the last one mounted there."""
@@ -83,7 +69,7 @@ def parent_mount(path: str, mountinfo: str) -> tuple[str, str]:
         f = line.split()
         if len(f) < 7:
             continue
-        point = _unescape(f[4])
+        point = unescape_mountinfo(f[4])
         if point == path or point == "/" or path.startswith(point + "/"):
             if len(point) >= len(best):
                 opt = " ".join(f[6:f.index("-")]) if "-" in f else ""

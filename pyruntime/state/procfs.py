@@ -38,17 +38,17 @@ def parse_mountinfo_line(line: str) -> tuple[str, str, str, str]:
     left, right = line.split(" - ", 1)
     lf = left.split()
     rf = right.split()
-    return _unescape(lf[3]), _unescape(lf[4]), rf[0], rf[2] if len(rf) > 2 else ""
+    return unescape_mountinfo(lf[3]), unescape_mountinfo(lf[4]), rf[0], rf[2] if len(rf) > 2 else ""
 
 
-def _unescape(s: str) -> str:
+def unescape_mountinfo(s: str) -> str:
     # mountinfo escapes space, tab, newline and backslash as \ooo octal.
     if "\\" not in s:
         return s
     out = []
     i = 0
     while i < len(s):
-        if s[i] == "\\" and i + 3 < len(s) + 0 and s[i + 1:i + 4].isdigit():
+        if s[i] == "\\" and i + 3 < len(s) and s[i + 1:i + 4].isdigit():
             out.append(chr(int(s[i + 1:i + 4], 8)))
             i += 4
         else:
