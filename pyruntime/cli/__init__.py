@@ -20,6 +20,7 @@ COMMANDS = {
     "kill": "kill sends the specified signal (default: SIGTERM) to the container's init process",
     "delete": "delete any resources held by the container often used with detached container",
     "run": "create and run a container",
+    "exec": "execute new process inside the container",
     "list": "lists containers started by pyruntime with the given root",
     "spec": "create a new specification file",
     "features": "show the enabled features",
