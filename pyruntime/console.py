@@ -45,6 +45,15 @@ def send_master(socket_path: str, master: int, name: str) -> None:
     s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         s.connect(socket_path)
+    except OSError:
+        s.close()
+        raise
+    send_master_on(s, master, name)
+
+
+def send_master_on(s: _socket.socket, master: int, name: str) -> None:
+    """Send the master over a connected socket (the name as data, as runc), then close it."""
+    try:
         s.sendmsg([name.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", master))])
     finally:
         s.close()

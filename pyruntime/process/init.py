@@ -8,16 +8,15 @@ imported, because after pivot_root the host's site-packages are out of view.
 
 from __future__ import annotations
 
-import _signal
 import _socket
 import errno
 import os
 
-from pyruntime import capabilities, sysctl
 from pyruntime import syscalls as sc
+from pyruntime import sysctl
 from pyruntime.errors import PyruntimeError, from_oserror
 from pyruntime.hooks import run_hooks, state_json
-from pyruntime.process import settings, user
+from pyruntime.process import become, settings, user
 from pyruntime.rootfs import devices, mounts, pivot
 from pyruntime.rootfs.securejoin import secure_join
 
@@ -161,29 +160,9 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
 
     # -- the process's identity --------------------------------------------------------------
     os.chdir(cwd)
-    # While all capabilities are still held (SCHED_FIFO needs CAP_SYS_NICE,
-    # the RT I/O class CAP_SYS_ADMIN):
-    if plan.scheduler is not None:
-        settings.apply_scheduler(plan.scheduler)
-    if plan.ioprio is not None:
-        settings.apply_io_priority(plan.ioprio)
-    if plan.seccomp is not None and not proc.get("noNewPrivileges"):
-        # seccomp: without no_new_privs loading needs CAP_SYS_ADMIN, so load before the
-        # capabilities are dropped (as runc); everything below must be allowed by the profile.
-        plan.seccomp.load()
-    capabilities.drop_bounding(plan.caps["bounding"])
-    u = proc.get("user") or {}
-    user.switch_user(u)
-    capabilities.apply(plan.caps)
-    if proc.get("noNewPrivileges"):
-        sc.sys().prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    exe, args, env = become.take_identity(proc, plan.caps, plan.scheduler, plan.ioprio, plan.seccomp)
     if plan.personality is not None:
         settings.apply_personality(plan.personality)
-    env = user.env_dict(proc.get("env") or [])
-    if "HOME" not in env:
-        env["HOME"] = user.home_for(int(u.get("uid", 0)))
-    args = proc["args"]
-    exe = user.look_path(args[0], env)
 
     # -- created: wait for `start` -----------------------------------------------------------
     fifo_path = f"/proc/self/fd/{plan.fifo_fd}"
@@ -208,24 +187,9 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
             raise
     os.close(fifo)  # EOF for `start`: on to poststart
 
-    if slave >= 0:
-        from pyruntime import console  # already loaded above
-
-        console.make_controlling(slave)
-    keep = 3 + plan.preserve_fds
-    for fd in range(3, keep):
-        try:
-            os.set_inheritable(fd, True)
-        except OSError:
-            pass
-    os.closerange(keep, 1 << 20)
-    for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):  # Python ignores these; exec keeps ignored
-        _signal.signal(sig, _signal.SIG_DFL)
     try:
-        if plan.seccomp is not None and proc.get("noNewPrivileges"):
-            # seccomp: the very last step, one C call that loads the filter and calls execve.
-            plan.seccomp.load_and_exec(exe, args, env)
-        os.execve(exe, args, env)
+        become.exec_program(exe, args, env, preserve_fds=plan.preserve_fds, seccomp=plan.seccomp,
+                            no_new_privs=bool(proc.get("noNewPrivileges")), slave=slave)
     except OSError as e:
         os.write(2, f"pyruntime: exec {exe}: {os.strerror(e.errno or 0)}\n".encode())
         os._exit(127)

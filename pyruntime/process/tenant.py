@@ -18,12 +18,11 @@ from __future__ import annotations
 import _signal as signal  # not `signal`: it imports enum (~3 ms)
 import _socket
 import os
-import struct
 
-from pyruntime import capabilities, namespaces
+from pyruntime import namespaces
 from pyruntime import syscalls as sc
 from pyruntime.errors import PyruntimeError, from_oserror
-from pyruntime.process import settings, user
+from pyruntime.process import become, settings
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -135,7 +134,6 @@ def _become(plan: ExecPlan, chan: Channel) -> None:
     """T2, inside every namespace of the container: the process itself."""
     sc.set_name("pyrt:[2:TENANT]")
     proc = plan.proc
-    sys_ = sc.sys()
     cwd = proc.get("cwd") or "/"
     try:
         os.chdir(cwd)  # setns(mnt) put us at the container's root
@@ -150,11 +148,7 @@ def _become(plan: ExecPlan, chan: Channel) -> None:
         master, slave, name = console.open_pty("/")
         console.set_size(master, proc.get("consoleSize"))
         if plan.console_sock >= 0:
-            s = _socket.socket(fileno=plan.console_sock)
-            try:
-                s.sendmsg([name.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", master))])
-            finally:
-                s.close()
+            console.send_master_on(_socket.socket(fileno=plan.console_sock), master, name)
         else:
             chan.send({"t": "console"}, [master])
         os.close(master)
@@ -162,47 +156,12 @@ def _become(plan: ExecPlan, chan: Channel) -> None:
         os.close(plan.console_sock)
     if plan.cpu_final is not None:
         _affinity(plan.cpu_final, "final")
-    # While all capabilities are still held, as in the init:
-    if plan.scheduler is not None:
-        settings.apply_scheduler(plan.scheduler)
-    if plan.ioprio is not None:
-        settings.apply_io_priority(plan.ioprio)
-    if plan.seccomp is not None and not proc.get("noNewPrivileges"):
-        plan.seccomp.load()
-    capabilities.drop_bounding(plan.caps["bounding"])
-    u = proc.get("user") or {}
-    user.switch_user(u)
-    capabilities.apply(plan.caps)
-    if proc.get("noNewPrivileges"):
-        sys_.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-    env = user.env_dict(proc.get("env") or [])
-    if "HOME" not in env:
-        env["HOME"] = user.home_for(int(u.get("uid", 0)))
-    args = proc["args"]
-    exe = user.look_path(args[0], env)
-    if slave >= 0:
-        from pyruntime import console
-
-        console.make_controlling(slave)
-    keep = 3 + plan.preserve_fds
-    cfd = chan.fileno()  # close-on-exec: EOF tells P1 that the exec happened
-    for fd in range(3, keep):
-        if fd != cfd:
-            try:
-                os.set_inheritable(fd, True)
-            except OSError:
-                pass
-    if cfd >= keep:
-        os.closerange(keep, cfd)
-        os.closerange(cfd + 1, 1 << 20)
-    else:
-        os.closerange(keep, 1 << 20)
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores these; exec keeps ignored
-        signal.signal(sig, signal.SIG_DFL)
+    exe, args, env = become.take_identity(proc, plan.caps, plan.scheduler, plan.ioprio, plan.seccomp)
     try:
-        if plan.seccomp is not None and proc.get("noNewPrivileges"):
-            plan.seccomp.load_and_exec(exe, args, env)
-        os.execve(exe, args, env)
+        # The channel is close-on-exec: its EOF tells P1 that the exec happened.
+        become.exec_program(exe, args, env, preserve_fds=plan.preserve_fds, seccomp=plan.seccomp,
+                            no_new_privs=bool(proc.get("noNewPrivileges")), slave=slave,
+                            keep_open=chan.fileno())
     except OSError as e:
         raise PyruntimeError(f"exec {exe}: {os.strerror(e.errno or 0)}",
                              field="process.args", errno=e.errno) from None

@@ -1,0 +1,78 @@
+"""The last steps of every container process, the init's (process/init.py)
+and an exec's (process/tenant.py) alike: take the configured identity, then
+replace the Python process with the user's program."""
+
+from __future__ import annotations
+
+import _signal
+import os
+
+from pyruntime import capabilities
+from pyruntime import syscalls as sc
+from pyruntime.process import settings, user
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from pyruntime.process.settings import Scheduler
+    from pyruntime.seccomp import SeccompFilter
+
+
+def take_identity(proc: dict[str, Any], caps: dict[str, int], scheduler: Scheduler | None,
+                  ioprio: int | None, seccomp: SeccompFilter | None) -> tuple[str, list[str], dict[str, str]]:
+    """Scheduler, I/O priority, seccomp (when it must precede the capability
+    drop), user and groups, capabilities, no_new_privs; then the program's
+    environment and path. Returns (executable, argv, env)."""
+    # While all capabilities are still held (SCHED_FIFO needs CAP_SYS_NICE,
+    # the RT I/O class CAP_SYS_ADMIN):
+    if scheduler is not None:
+        settings.apply_scheduler(scheduler)
+    if ioprio is not None:
+        settings.apply_io_priority(ioprio)
+    if seccomp is not None and not proc.get("noNewPrivileges"):
+        # seccomp: without no_new_privs loading needs CAP_SYS_ADMIN, so load before the
+        # capabilities are dropped (as runc); everything below must be allowed by the profile.
+        seccomp.load()
+    capabilities.drop_bounding(caps["bounding"])
+    u = proc.get("user") or {}
+    user.switch_user(u)
+    capabilities.apply(caps)
+    if proc.get("noNewPrivileges"):
+        sc.sys().prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    env = user.env_dict(proc.get("env") or [])
+    if "HOME" not in env:
+        env["HOME"] = user.home_for(int(u.get("uid", 0)))
+    args: list[str] = proc["args"]
+    return user.look_path(args[0], env), args, env
+
+
+def exec_program(exe: str, args: list[str], env: dict[str, str], *, preserve_fds: int,
+                 seccomp: SeccompFilter | None, no_new_privs: bool, slave: int = -1,
+                 keep_open: int = -1) -> None:
+    """The pty slave (if any) as stdio and controlling terminal, fds 3..3+N-1
+    passed on and every other closed (keep_open: one close-on-exec fd to keep
+    until execve), default signal dispositions, then execve — with seccomp and
+    no_new_privs, one C call that loads the filter and execs. Returns only by
+    raising OSError."""
+    if slave >= 0:
+        from pyruntime import console  # loaded before pivot_root / setns by our callers
+
+        console.make_controlling(slave)
+    keep = 3 + preserve_fds
+    for fd in range(3, keep):
+        if fd != keep_open:
+            try:
+                os.set_inheritable(fd, True)
+            except OSError:
+                pass
+    if keep_open >= keep:
+        os.closerange(keep, keep_open)
+        os.closerange(keep_open + 1, 1 << 20)
+    else:
+        os.closerange(keep, 1 << 20)
+    for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):  # Python ignores these; exec keeps ignored
+        _signal.signal(sig, _signal.SIG_DFL)
+    if seccomp is not None and no_new_privs:
+        seccomp.load_and_exec(exe, args, env)
+    os.execve(exe, args, env)
