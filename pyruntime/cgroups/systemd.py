@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 
+from pyruntime import syscalls as sc
 from pyruntime.errors import PyruntimeError
 
 TYPE_CHECKING = False
@@ -228,7 +229,7 @@ class _UnitMixin:
 
     def _end_placeholder(self) -> None:
         if self.placeholder:
-            _kill_placeholder(self.placeholder)
+            sc.kill_and_reap(self.placeholder)
             self.placeholder = 0
 
     def destroy(self) -> None:
@@ -259,17 +260,6 @@ def _placeholder() -> int:
     return pid
 
 
-def _kill_placeholder(pid: int) -> None:
-    import _signal
-
-    try:
-        os.kill(pid, _signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
 
 
 # -- org.freedesktop.systemd1 -----------------------------------------------------------

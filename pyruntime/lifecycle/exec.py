@@ -10,7 +10,6 @@ exit status.
 
 from __future__ import annotations
 
-import _signal as signal  # not `signal`: it imports enum (~3 ms)
 import os
 
 from pyruntime import capabilities, jsonfast, lsm
@@ -319,20 +318,9 @@ def _spawn(plan: ExecPlan) -> tuple[int, int]:
                 raise PyruntimeError(f"internal error: unexpected sync message {msg!r}")
     except BaseException:
         if pid:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
+            sc.kill_and_reap(pid)
         if not t1_reaped:
-            try:
-                os.kill(t1, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            os.waitpid(t1, 0)
+            sc.kill_and_reap(t1)
         if master >= 0:
             os.close(master)
         raise

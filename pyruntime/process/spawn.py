@@ -4,7 +4,6 @@ once the init is blocked on the exec fifo."""
 
 from __future__ import annotations
 
-import _signal as signal  # not `signal`: it imports enum (~3 ms)
 import os
 
 from pyruntime import namespaces
@@ -83,12 +82,7 @@ def spawn(plan: InitPlan, on_pid: Callable[[int], None], run_hooks: Callable[[in
     except BaseException:
         for pid in (out.pid, 0 if inter_reaped else inter):
             if pid:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        if not inter_reaped:
-            os.waitpid(inter, 0)
+                sc.kill_and_reap(pid)
         if out.console_master >= 0:
             os.close(out.console_master)
         raise

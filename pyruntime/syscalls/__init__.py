@@ -225,3 +225,18 @@ def set_name(name: str) -> None:
 
     buf = ffi.new("char[16]", name.encode()[:15])
     sys().prctl(PR_SET_NAME, int(ffi.cast("unsigned long", buf)))
+
+
+def kill_and_reap(pid: int) -> None:
+    """SIGKILL pid, then reap it if it is our child; a process that is
+    already gone (or not ours to wait for) is fine."""
+    import _signal
+
+    try:
+        os.kill(pid, _signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
