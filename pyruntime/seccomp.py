@@ -28,7 +28,18 @@ runc's rules, mirrored (libcontainer/specconv, libcontainer/seccomp):
   newer than the newest one the profile names get ENOSYS instead of the
   default action (runc's patchbpf), so that programs fall back to older
   syscalls the way they do on older kernels.
-SCMP_ACT_NOTIFY (a seccomp agent over listenerPath) is not supported.
+
+SCMP_ACT_NOTIFY (a seccomp agent, pyruntime/seccomp_notify.py): the filter is
+loaded with SECCOMP_FILTER_FLAG_NEW_LISTENER by one C call that also passes
+the listener fd to P1 on the sync channel (sendmsg); P1 sends it with the
+container process state to the agent at listenerPath, then lets the child
+go on. Always during `create` (or `exec`), while P1 is there: with
+noNewPrivileges it is loaded at the end of the init's setup, before the
+wait on the exec fifo, as runc does — so, unlike without notify, the
+fifo wait, startContainer hooks and execve run under the filter. As runc:
+NOTIFY is no default action, it needs listenerPath, and listenerPath
+without a NOTIFY rule is unused. The syscall that hands the fd over
+(sendmsg) cannot be NOTIFY: nobody could answer it (runc: write).
 """
 
 from __future__ import annotations
@@ -64,6 +75,7 @@ ACTIONS: dict[str, int] = {
     "SCMP_ACT_TRACE": ACT_TRACE,
     "SCMP_ACT_LOG": ACT_LOG,
     "SCMP_ACT_ALLOW": ACT_ALLOW,
+    "SCMP_ACT_NOTIFY": ACT_NOTIFY,
 }
 WITH_ERRNO = (ACT_ERRNO, ACT_TRACE)
 ALLOWING = (ACT_ALLOW, ACT_LOG, ACT_TRACE)  # runc: no ENOSYS stub behind these defaults
@@ -107,6 +119,10 @@ _ATTR_CTL_OPTIMIZE = 8
 _NR_SCMP_ERROR = -1  # seccomp_syscall_resolve_name(): unknown name
 _MAX_ARGS = 6
 
+# The syscall that passes the listener fd to P1 right after the filter is
+# loaded (the C helper pyrt_seccomp_load_listener): it cannot wait for an agent.
+NOT_NOTIFIABLE = ("sendmsg",)
+
 
 def _native() -> Any:
     """The compiled libseccomp binding (loaded once, in `create`, before fork)."""
@@ -126,9 +142,6 @@ def _uint(v: Any, field: str, bits: int) -> int:
 
 
 def _action(name: Any, errno_ret: Any, field: str, errno_field: str) -> int:
-    if name == "SCMP_ACT_NOTIFY":
-        raise _cfg_err(field, "SCMP_ACT_NOTIFY (a seccomp agent) is not supported by this version "
-                              "of pyruntime")
     if not isinstance(name, str) or name not in ACTIONS:
         raise _cfg_err(field, f"unknown seccomp action {name!r}")
     act = ACTIONS[name]
@@ -171,6 +184,12 @@ class Profile:
         self.flags = flags      # SECCOMP_FILTER_FLAG_* for seccomp(2)
         self.rules = rules
         self.names = names if names is not None else sorted({r.name for r in rules})  # every name
+        self.listener_path = ""      # the seccomp agent's socket, when a rule is SCMP_ACT_NOTIFY
+        self.listener_metadata = ""
+
+    @property
+    def notify(self) -> bool:
+        return any(r.action == ACT_NOTIFY for r in self.rules)
 
 
 def parse(cfg: Any) -> Profile | None:
@@ -183,11 +202,13 @@ def parse(cfg: Any) -> Profile | None:
         raise _cfg_err(f"{FIELD}.syscalls", "must be a list")
     if not cfg.get("defaultAction") and not syscalls:
         return None
-    if cfg.get("listenerPath"):
-        raise _cfg_err(f"{FIELD}.listenerPath", "a seccomp agent (SCMP_ACT_NOTIFY) is not supported "
-                                                "by this version of pyruntime")
     default = _action(cfg.get("defaultAction"), cfg.get("defaultErrnoRet"), f"{FIELD}.defaultAction",
                       f"{FIELD}.defaultErrnoRet")
+    if default == ACT_NOTIFY:
+        # runc too: every syscall, those that pass the listener fd on included, would wait
+        # for an agent that does not have it yet.
+        raise _cfg_err(f"{FIELD}.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action (the "
+                                                 "runtime's own syscalls would wait for the agent)")
 
     archs: list[str] = []
     arch_list = cfg.get("architectures") or []
@@ -206,9 +227,6 @@ def parse(cfg: Any) -> Profile | None:
         field = f"{FIELD}.flags[{i}]"
         if not isinstance(f, str) or f not in FLAGS:
             raise _cfg_err(field, f"unknown seccomp flag {f!r}")
-        if f == "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV":
-            raise _cfg_err(field, f"{f} applies to a seccomp agent's notifications (SCMP_ACT_NOTIFY), "
-                                  "which this version of pyruntime does not support")
         if f != "SECCOMP_FILTER_FLAG_TSYNC":  # runc: known, ignored
             flags |= FLAGS[f]
 
@@ -241,6 +259,11 @@ def parse(cfg: Any) -> Profile | None:
         for k, name in enumerate(names):
             if not isinstance(name, str) or not name:
                 raise _cfg_err(f"{base}.names[{k}]", f"must be a syscall name, got {name!r}")
+            if act == ACT_NOTIFY and name in NOT_NOTIFIABLE:
+                raise _cfg_err(f"{base}.names[{k}]",
+                               f"SCMP_ACT_NOTIFY cannot be used for {name}: pyruntime passes the seccomp "
+                               f"agent's fd on with {name}(2) right after loading the filter, before any "
+                               "agent could answer")
             all_names.add(name)
             if act == default:
                 continue  # runc: redundant with the default action (libseccomp refuses it)
@@ -250,7 +273,26 @@ def parse(cfg: Any) -> Profile | None:
                 rules.extend(Rule(act, name, [a]) for a in args)
             else:
                 rules.append(Rule(act, name, list(args)))
-    return Profile(default, archs, flags, rules, sorted(all_names))
+    prof = Profile(default, archs, flags, rules, sorted(all_names))
+    _check_listener(cfg, prof, flag_list)
+    return prof
+
+
+def _check_listener(cfg: dict[str, Any], prof: Profile, flag_list: list[Any]) -> None:
+    """listenerPath, listenerMetadata and the one flag that needs a listener."""
+    path, meta = cfg.get("listenerPath") or "", cfg.get("listenerMetadata") or ""
+    for key, v in (("listenerPath", path), ("listenerMetadata", meta)):
+        if not isinstance(v, str):
+            raise _cfg_err(f"{FIELD}.{key}", "must be a string")
+    if prof.notify:
+        if not path:
+            raise _cfg_err(f"{FIELD}.listenerPath", "a rule uses SCMP_ACT_NOTIFY: the seccomp agent's "
+                                                    "socket must be set")
+        prof.listener_path, prof.listener_metadata = path, meta
+    elif "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" in flag_list:
+        i = flag_list.index("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV")
+        raise _cfg_err(f"{FIELD}.flags[{i}]", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV applies to a seccomp "
+                                              "agent's notifications: no rule uses SCMP_ACT_NOTIFY")
 
 
 class SeccompFilter:
@@ -261,17 +303,44 @@ class SeccompFilter:
         self.program = program
         self.flags = flags
         self.skipped = skipped or []  # syscall names libseccomp did not know
+        self.listener_path = ""       # SCMP_ACT_NOTIFY: the agent's socket (load_with_listener)
+        self.listener_metadata = ""
+        self.loaded = False
         lib = _native()
         # A C buffer made now, in P1: the init passes it to the kernel as is.
         self._buf = lib.ffi.new("unsigned char[]", program)
         self._lib = lib.lib
         self._ffi = lib.ffi
 
+    @property
+    def notify(self) -> bool:
+        return bool(self.listener_path)
+
     def load(self) -> None:
         """seccomp(SECCOMP_SET_MODE_FILTER) on the calling thread, now."""
         if self._lib.pyrt_seccomp_load(self._buf, len(self.program), self.flags) != 0:
             err = self._ffi.errno
             raise PyruntimeError(f"loading the seccomp filter: {os.strerror(err)}", field=FIELD, errno=err)
+        self.loaded = True
+
+    def load_with_listener(self, sock: int, msg: bytes) -> int:
+        """Load the filter with a new listener and send `msg` with the
+        listener fd on the socket `sock`, in one C call (see
+        pyrt_seccomp_load_listener). Returns the listener fd, ours to close
+        once the other side has it."""
+        stage = self._ffi.new("int *")
+        fd = int(self._lib.pyrt_seccomp_load_listener(self._buf, len(self.program), self.flags, sock, msg,
+                                                      len(msg), stage))
+        if fd < 0:
+            err = self._ffi.errno
+            if stage[0] == 0:
+                raise PyruntimeError(f"loading the seccomp filter: {os.strerror(err)}", field=FIELD,
+                                     errno=err)
+            raise PyruntimeError(f"passing the seccomp listener fd to pyruntime: sendmsg: {os.strerror(err)} "
+                                 "(with SCMP_ACT_NOTIFY the profile must allow sendmsg)", field=FIELD,
+                                 errno=err)
+        self.loaded = True
+        return fd
 
     def load_and_exec(self, path: str, argv: list[str], env: dict[str, str]) -> NoReturn:
         """Load the filter and execve in one C call: no syscall of Python's
@@ -299,7 +368,9 @@ def compile_filter(seccomp_cfg: dict[str, Any]) -> SeccompFilter:
     prof = parse(seccomp_cfg)
     if prof is None:
         prof = Profile(ACT_ALLOW, [], 0, [])
-    return build(prof)
+    f = build(prof)
+    f.listener_path, f.listener_metadata = prof.listener_path, prof.listener_metadata
+    return f
 
 
 def build(prof: Profile) -> SeccompFilter:
@@ -497,8 +568,8 @@ def features() -> dict[str, Any]:
     archs = sorted(a for a, n in ARCHS.items() if lib.seccomp_arch_resolve_name(n.encode()) != 0)
     supported = []
     for name, bit in FLAGS.items():
-        if name == "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV":
-            continue  # only with SCMP_ACT_NOTIFY
+        if bit == FLAG_WAIT_KILLABLE_RECV:
+            bit |= FLAG_NEW_LISTENER  # refused (EINVAL) without it
         if name == "SECCOMP_FILTER_FLAG_TSYNC" or lib.pyrt_seccomp_flag_supported(bit):
             supported.append(name)
     return {

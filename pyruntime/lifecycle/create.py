@@ -26,6 +26,12 @@ from pyruntime.spec.load import load
 from pyruntime.state.procfs import read_stat
 from pyruntime.state.store import Container
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyruntime.seccomp import SeccompFilter
+    from pyruntime.seccomp_notify import Agent
+    from pyruntime.spec.load import Config
+
 
 class CreateOptions:
     def __init__(self, root: str, cid: str, bundle: str, pid_file: str | None = None,
@@ -86,6 +92,7 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
         raise ConfigError(f"{cfg.path}: root.path: rootfs {cfg.rootfs} is not a directory",
                           field="root.path", path=cfg.rootfs)
     os.chdir(cfg.bundle)  # hooks run here, as with runc
+    seccomp_filter, seccomp_agent = _seccomp(cfg, o.cid)
 
     c = Container.create(o.root, o.cid)
     mgr: Manager | None = None
@@ -119,11 +126,7 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
                         bool(proc.get("terminal")) and not console_socket, o.no_pivot, o.preserve_fds,
                         not o.no_new_keyring)
         plan.close_in_child.append(c.lock_fd)
-        if cfg.linux.get("seccomp") is not None:
-            # Compiled before fork: errors surface here; imported only when configured.
-            from pyruntime.seccomp import compile_filter
-
-            plan.seccomp = compile_filter(cfg.linux["seccomp"])
+        plan.seccomp, plan.seccomp_agent = seccomp_filter, seccomp_agent
         plan.sysctl, plan.scheduler, plan.ioprio, plan.personality = sysctls, scheduler, ioprio, persona
 
         def on_pid(pid: int) -> None:
@@ -177,6 +180,24 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
             run_poststop(c, cfg.data)
         raise
     return c, spawned
+
+
+def _seccomp(cfg: Config, cid: str) -> tuple[SeccompFilter | None, Agent | None]:
+    """linux.seccomp compiled before anything is made (errors name the
+    field, nothing to undo); with SCMP_ACT_NOTIFY, the agent it needs.
+    Imported only when configured."""
+    if cfg.linux.get("seccomp") is None:
+        return None, None
+    from pyruntime.seccomp import compile_filter
+
+    f = compile_filter(cfg.linux["seccomp"])
+    if not f.notify:
+        return f, None
+    from pyruntime.seccomp_notify import Agent
+
+    agent = Agent(f.listener_path, f.listener_metadata, cid, cfg.bundle, cfg.annotations)
+    agent.check()
+    return f, agent
 
 
 RLIMITS = {

@@ -207,6 +207,7 @@ def exec_process(o: ExecOptions) -> int:
         proc = build_process(o, snapshot)
         init_pid = c.pid
         cgroup_state = c.data.get("cgroup")
+        bundle, annotations = c.data.get("bundle") or "", c.data.get("annotations")
     finally:
         c.unlock()  # kill/state/delete from elsewhere must not wait for an exec
 
@@ -243,6 +244,14 @@ def exec_process(o: ExecOptions) -> int:
         from pyruntime.seccomp import compile_filter
 
         plan.seccomp = compile_filter(seccomp_cfg)
+        if plan.seccomp.notify:
+            # runc sends a state for each exec'd process too: its pid, the container's state.
+            from pyruntime.seccomp_notify import Agent
+
+            plan.seccomp_agent = Agent(plan.seccomp.listener_path, plan.seccomp.listener_metadata, o.cid,
+                                       bundle, annotations)
+            plan.seccomp_agent.check()
+            plan.container_status, plan.init_pid = status, init_pid
     plan.scheduler = settings.check_scheduler(proc.get("scheduler"))
     plan.ioprio = settings.check_io_priority(proc.get("ioPriority"))
     if proc.get("oomScoreAdj") is not None:
@@ -293,9 +302,17 @@ def _spawn(plan: ExecPlan) -> tuple[int, int]:
     pid = 0
     master = -1
     t1_reaped = False
+    early: list[tuple[dict[str, Any], list[int]]] = []  # T2's "seccomp" may beat T1's "pid"
     try:
         while True:
-            msg, fds = parent.recv()
+            msg: dict[str, Any] | None
+            if early and pid:
+                msg, fds = early.pop(0)
+            else:
+                msg, fds = parent.recv()
+                if msg is not None and not pid and msg.get("t") == "seccomp":
+                    early.append((msg, fds))
+                    continue
             if msg is None:
                 if not t1_reaped:
                     _, st = os.waitpid(t1, 0)
@@ -312,11 +329,19 @@ def _spawn(plan: ExecPlan) -> tuple[int, int]:
                 t1_reaped = True
             elif t == "console":
                 master = fds[0]
+            elif t == "seccomp":
+                from pyruntime.seccomp_notify import pass_listener  # imported above already
+
+                pass_listener(plan.seccomp_agent, fds, pid, plan.init_pid, plan.container_status)
+                parent.send({"t": "ok"})
             elif t == "error":
                 raise from_wire(msg["error"])
             else:
                 raise PyruntimeError(f"internal error: unexpected sync message {msg!r}")
     except BaseException:
+        for _, fds in early:
+            for fd in fds:
+                os.close(fd)
         if pid:
             sc.kill_and_reap(pid)
         if not t1_reaped:

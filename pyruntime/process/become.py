@@ -16,14 +16,21 @@ if TYPE_CHECKING:
     from typing import Any
 
     from pyruntime.process.settings import Scheduler
+    from pyruntime.process.sync import Channel
     from pyruntime.seccomp import SeccompFilter
+
+# The sync message that carries a seccomp listener fd to P1 (sync.py).
+SECCOMP_MSG = b'{"t":"seccomp"}'
 
 
 def take_identity(proc: dict[str, Any], caps: dict[str, int], scheduler: Scheduler | None,
-                  ioprio: int | None, seccomp: SeccompFilter | None) -> tuple[str, list[str], dict[str, str]]:
+                  ioprio: int | None, seccomp: SeccompFilter | None,
+                  chan: Channel | None = None) -> tuple[str, list[str], dict[str, str]]:
     """Scheduler, I/O priority, seccomp (when it must precede the capability
     drop), user and groups, capabilities, no_new_privs; then the program's
-    environment and path. Returns (executable, argv, env)."""
+    environment and path; with SCMP_ACT_NOTIFY and noNewPrivileges, seccomp
+    last. Returns (executable, argv, env). chan: the sync channel to P1
+    (needed for SCMP_ACT_NOTIFY)."""
     # While all capabilities are still held (SCHED_FIFO needs CAP_SYS_NICE,
     # the RT I/O class CAP_SYS_ADMIN):
     if scheduler is not None:
@@ -33,7 +40,7 @@ def take_identity(proc: dict[str, Any], caps: dict[str, int], scheduler: Schedul
     if seccomp is not None and not proc.get("noNewPrivileges"):
         # seccomp: without no_new_privs loading needs CAP_SYS_ADMIN, so load before the
         # capabilities are dropped (as runc); everything below must be allowed by the profile.
-        seccomp.load()
+        load_seccomp(seccomp, chan)
     capabilities.drop_bounding(caps["bounding"])
     u = proc.get("user") or {}
     user.switch_user(u)
@@ -44,7 +51,29 @@ def take_identity(proc: dict[str, Any], caps: dict[str, int], scheduler: Schedul
     if "HOME" not in env:
         env["HOME"] = user.home_for(int(u.get("uid", 0)))
     args: list[str] = proc["args"]
-    return user.look_path(args[0], env), args, env
+    exe = user.look_path(args[0], env)
+    if seccomp is not None and seccomp.notify and proc.get("noNewPrivileges"):
+        # The listener fd must reach P1, which is gone by `start`: loaded now, not in
+        # exec_program's one C call (runc: before the exec fifo too).
+        load_seccomp(seccomp, chan)
+    return exe, args, env
+
+
+def load_seccomp(seccomp: SeccompFilter, chan: Channel | None) -> None:
+    """Load the filter now. With SCMP_ACT_NOTIFY: one C call loads it and
+    passes the listener fd to P1 (sync step "seccomp"); then wait until P1
+    has sent it to the agent. From the sendmsg on P1 holds the fd, so the
+    syscalls below may be notified: the agent can answer them."""
+    if not seccomp.notify:
+        seccomp.load()
+        return
+    if chan is None:
+        raise RuntimeError("SCMP_ACT_NOTIFY needs the sync channel")
+    fd = seccomp.load_with_listener(chan.fileno(), SECCOMP_MSG)
+    msg, _ = chan.recv()
+    os.close(fd)  # the agent has it: not ours to keep, never the container's
+    if msg is None or msg.get("t") != "ok":
+        os._exit(1)  # P1 failed (it reports why) or died
 
 
 def exec_program(exe: str, args: list[str], env: dict[str, str], *, preserve_fds: int,
@@ -73,6 +102,6 @@ def exec_program(exe: str, args: list[str], env: dict[str, str], *, preserve_fds
         os.closerange(keep, 1 << 20)
     for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):  # Python ignores these; exec keeps ignored
         _signal.signal(sig, _signal.SIG_DFL)
-    if seccomp is not None and no_new_privs:
+    if seccomp is not None and no_new_privs and not seccomp.loaded:
         seccomp.load_and_exec(exe, args, env)
     os.execve(exe, args, env)

@@ -160,7 +160,7 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
 
     # -- the process's identity --------------------------------------------------------------
     os.chdir(cwd)
-    exe, args, env = become.take_identity(proc, plan.caps, plan.scheduler, plan.ioprio, plan.seccomp)
+    exe, args, env = become.take_identity(proc, plan.caps, plan.scheduler, plan.ioprio, plan.seccomp, chan)
     if plan.personality is not None:
         settings.apply_personality(plan.personality)
 

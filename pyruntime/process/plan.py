@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from pyruntime.cgroups.manager import Manager
     from pyruntime.process.settings import Scheduler
     from pyruntime.seccomp import SeccompFilter
+    from pyruntime.seccomp_notify import Agent
     from pyruntime.spec.load import Config
 
 
@@ -33,6 +34,7 @@ class InitPlan:
         self.new_keyring = new_keyring
         self.close_in_child: list[int] = []  # e.g. the state dir's lock: not for the container
         self.seccomp: SeccompFilter | None = None  # linux.seccomp, compiled by create before fork
+        self.seccomp_agent: Agent | None = None    # SCMP_ACT_NOTIFY: where P1 sends the listener fd
         # Process settings checked by create (pyruntime.process.settings, pyruntime.sysctl).
         self.sysctl: dict[str, str] = {}
         self.scheduler: Scheduler | None = None

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from pyruntime.process.plan import InitPlan
 
 
+# The init's messages (sync.py), which may come before the intermediate's "pid".
+EARLY = ("hooks", "console", "seccomp", "ready")
+
+
 class Spawned:
     def __init__(self) -> None:
         self.pid = 0
@@ -52,11 +56,11 @@ def spawn(plan: InitPlan, on_pid: Callable[[int], None], run_hooks: Callable[[in
                 msg, fds = parent.recv()
                 # The init and the intermediate share the channel: the init may
                 # speak before the intermediate has reported its pid.
-                if msg is not None and not out.pid and msg.get("t") in ("hooks", "console", "ready"):
+                if msg is not None and not out.pid and msg.get("t") in EARLY:
                     early.append((msg, fds))
                     continue
             if msg is None:
-                text = _died_message(inter, inter_reaped)
+                text = _died_message(inter, inter_reaped) + _seccomp_hint(plan)
                 inter_reaped = True
                 raise PyruntimeError(text)
             t = msg.get("t")
@@ -73,6 +77,12 @@ def spawn(plan: InitPlan, on_pid: Callable[[int], None], run_hooks: Callable[[in
                 parent.send({"t": "ok"})
             elif t == "console":
                 out.console_master = fds[0]
+            elif t == "seccomp":
+                # SCMP_ACT_NOTIFY: the init's listener fd goes to the agent before it goes on.
+                from pyruntime.seccomp_notify import pass_listener  # imported by create already
+
+                pass_listener(plan.seccomp_agent, fds, out.pid, out.pid, "creating")
+                parent.send({"t": "ok"})
             elif t == "ready":
                 break
             elif t == "error":
@@ -89,6 +99,18 @@ def spawn(plan: InitPlan, on_pid: Callable[[int], None], run_hooks: Callable[[in
     finally:
         parent.close()
     return out
+
+
+def _seccomp_hint(plan: InitPlan) -> str:
+    """A filter loaded before the user's execve (without noNewPrivileges:
+    before the capabilities are dropped; with SCMP_ACT_NOTIFY: before the
+    exec fifo) applies to pyruntime's own remaining syscalls: a profile that
+    denies or kills them ends the init here."""
+    f = plan.seccomp
+    if f is None or (plan.cfg.process or {}).get("noNewPrivileges") and not f.notify:
+        return ""
+    return ("; linux.seccomp: the filter is loaded before the process execs (without noNewPrivileges, "
+            "or with SCMP_ACT_NOTIFY), so it must allow the syscalls pyruntime makes after loading it")
 
 
 def _died_message(inter: int, reaped: bool) -> str:

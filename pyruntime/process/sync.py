@@ -11,13 +11,17 @@ order (→ is child to parent):
 | 3    | init         | → {"t":"hooks"}         | P1 moves netDevices in, runs prestart +     |
 |      |              |                         | createRuntime hooks, answers ok             |
 | 4    | init         | → {"t":"console"} + fd  | (run without console socket) P1 keeps master |
+| 4b   | init         | → {"t":"seccomp"} + fd  | P1 sends the listener fd + the container    |
+|      |              |                         | process state to the seccomp agent, closes  |
+|      |              |                         | its copy, answers ok                        |
 | 5    | init         | → {"t":"ready"}         | P1 saves state + pid file, exits (create)   |
 | any  | either child | → {"t":"error",...}     | P1 re-raises it, destroys what was made     |
 
 Step 1 only with a new user namespace, 4 only for a terminal without
---console-socket. Step 3 always: the init goes on to its own identity only
-after P1 has done what it must do from outside (rlimits, oom_score_adj,
-cgroup limits, netDevices, hooks). The init may speak
+--console-socket, 4b only for a seccomp profile with SCMP_ACT_NOTIFY (the
+same message goes from exec's T2 to exec's P1). Step 3 always: the init
+goes on to its own identity only after P1 has done what it must do from
+outside (rlimits, oom_score_adj, cgroup limits, netDevices, hooks). The init may speak
 before the intermediate's step 2 arrives: P1 holds such messages until it has
 the pid. EOF before "ready" means a child
 died: P1 reports it. When P1 dies the init reads EOF and exits.

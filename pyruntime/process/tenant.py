@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from pyruntime.process.settings import Scheduler
     from pyruntime.process.sync import Channel
     from pyruntime.seccomp import SeccompFilter
+    from pyruntime.seccomp_notify import Agent
 
 
 class ExecPlan:
@@ -46,6 +47,9 @@ class ExecPlan:
         self.caps = caps
         self.rlimits = rlimits             # (resource, soft, hard)
         self.seccomp: SeccompFilter | None = None
+        self.seccomp_agent: Agent | None = None  # SCMP_ACT_NOTIFY: with the state sent to it
+        self.init_pid = 0
+        self.container_status = ""
         self.console_sock = -1             # connected --console-socket, or -1
         self.console_to_parent = False
         self.preserve_fds = 0
@@ -156,7 +160,7 @@ def _become(plan: ExecPlan, chan: Channel) -> None:
         os.close(plan.console_sock)
     if plan.cpu_final is not None:
         _affinity(plan.cpu_final, "final")
-    exe, args, env = become.take_identity(proc, plan.caps, plan.scheduler, plan.ioprio, plan.seccomp)
+    exe, args, env = become.take_identity(proc, plan.caps, plan.scheduler, plan.ioprio, plan.seccomp, chan)
     try:
         # The channel is close-on-exec: its EOF tells P1 that the exec happened.
         become.exec_program(exe, args, env, preserve_fds=plan.preserve_fds, seccomp=plan.seccomp,

@@ -1,7 +1,6 @@
 """config-linux.md "Seccomp" and "The Container Process State": errnoRet on
 an action without an errno, and the SCMP_ACT_NOTIFY listener protocol seen
-by a seccomp agent listening on listenerPath (pyruntime refuses notify by
-name for now: a known gap)."""
+by a seccomp agent listening on listenerPath."""
 
 from __future__ import annotations
 
@@ -17,13 +16,11 @@ from typing import Any
 
 import pytest
 
-from tests.conformance.util import known_gap
 from tests.conftest import Runtime
 from tests.integration.probes import create, must
 from tests.support.isolation import describe
 
 MakeBundle = Callable[..., Path]
-NOTIFY_GAP = "pyruntime refuses SCMP_ACT_NOTIFY (seccomp notify, listenerPath) by name: not implemented yet"
 
 
 def with_seccomp(profile: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
@@ -137,9 +134,8 @@ def _create_with_agent(rt: Runtime, cid: str, make_bundle: MakeBundle, agent: Ag
 
 @pytest.mark.spec("config-linux-seccomp-2", "config-linux-seccomp-3", "config-linux-seccomp-10",
                   "config-linux-seccomp-11")
-def test_notify_state_sent_to_the_agent(rt: Runtime, cid: str, make_bundle: MakeBundle, agent: Agent,
-                                        request: pytest.FixtureRequest) -> None:
-    known_gap(request, rt, NOTIFY_GAP)
+def test_notify_state_sent_to_the_agent(rt: Runtime, cid: str, make_bundle: MakeBundle,
+                                        agent: Agent) -> None:
     b = _create_with_agent(rt, cid, make_bundle, agent)
     # a SOCK_STREAM AF_UNIX listener got exactly one connection ...
     assert len(agent.connections) == 1, agent.connections
@@ -159,9 +155,8 @@ def test_notify_state_sent_to_the_agent(rt: Runtime, cid: str, make_bundle: Make
 
 
 @pytest.mark.spec("config-linux-seccomp-4", "config-linux-seccomp-5")
-def test_notify_connection_closed_and_not_reused(rt: Runtime, cid: str, make_bundle: MakeBundle, agent: Agent,
-                                                 request: pytest.FixtureRequest) -> None:
-    known_gap(request, rt, NOTIFY_GAP)
+def test_notify_connection_closed_and_not_reused(rt: Runtime, cid: str, make_bundle: MakeBundle,
+                                                 agent: Agent) -> None:
     _create_with_agent(rt, cid, make_bundle, agent)
     assert rt("start", cid).returncode == 0
     assert agent.closed == [True], "the runtime did not close the connection after sending the state"
@@ -173,9 +168,8 @@ def test_notify_connection_closed_and_not_reused(rt: Runtime, cid: str, make_bun
 
 
 @pytest.mark.spec("config-linux-seccomp-12")
-def test_notify_fds_only_in_the_first_message(rt: Runtime, cid: str, make_bundle: MakeBundle, agent: Agent,
-                                              request: pytest.FixtureRequest) -> None:
-    known_gap(request, rt, NOTIFY_GAP)
+def test_notify_fds_only_in_the_first_message(rt: Runtime, cid: str, make_bundle: MakeBundle,
+                                              agent: Agent) -> None:
     _create_with_agent(rt, cid, make_bundle, agent)
     msgs = agent.connections[0]
     assert msgs and msgs[0][1], f"no fds with the first message: {msgs}"
@@ -183,9 +177,8 @@ def test_notify_fds_only_in_the_first_message(rt: Runtime, cid: str, make_bundle
 
 
 @pytest.mark.spec("config-linux-seccomp-6")
-def test_notify_sending_fails_is_an_error(rt: Runtime, cid: str, make_bundle: MakeBundle, agent: Agent,
-                                          request: pytest.FixtureRequest) -> None:
-    known_gap(request, rt, NOTIFY_GAP)
+def test_notify_sending_fails_is_an_error(rt: Runtime, cid: str, make_bundle: MakeBundle,
+                                          agent: Agent) -> None:
     # the control: with the agent listening, the same config is accepted
     must(create(rt, make_bundle(["sleep", "30"], mutate=with_seccomp(notify_profile(agent.path)), name="ok"),
                 cid + "ok"))

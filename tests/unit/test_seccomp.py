@@ -107,8 +107,12 @@ def test_architectures_map_to_libseccomp_names() -> None:
     (prof(default="SCMP_ACT_BOGUS"), "linux.seccomp.defaultAction", "unknown seccomp action"),
     (prof(sc(["a"]), sc(["b"]), sc(["c"]), sc(["d"], "SCMP_ACT_NOPE")),
      "linux.seccomp.syscalls[3].action", "unknown seccomp action 'SCMP_ACT_NOPE'"),
-    (prof(sc(["mkdir"], "SCMP_ACT_NOTIFY")), "linux.seccomp.syscalls[0].action", "SCMP_ACT_NOTIFY"),
-    (prof(default="SCMP_ACT_NOTIFY"), "linux.seccomp.defaultAction", "not supported"),
+    (prof(sc(["mkdir"], "SCMP_ACT_NOTIFY")), "linux.seccomp.listenerPath", "must be set"),
+    (prof(default="SCMP_ACT_NOTIFY", listenerPath="/run/a.sock"), "linux.seccomp.defaultAction",
+     "cannot be the default action"),
+    (prof(sc(["mkdir", "sendmsg"], "SCMP_ACT_NOTIFY"), listenerPath="/run/a.sock"),
+     "linux.seccomp.syscalls[0].names[1]", "SCMP_ACT_NOTIFY cannot be used for sendmsg"),
+    (prof(sc(["mkdir"], "SCMP_ACT_NOTIFY"), listenerPath=7), "linux.seccomp.listenerPath", "string"),
     (prof(sc(["mkdir"], args=[arg(0, "SCMP_CMP_EQ", 1), arg(1, "SCMP_CMP_SOMETIMES", 1)])),
      "linux.seccomp.syscalls[0].args[1].op", "unknown seccomp operator"),
     (prof(sc(["mkdir"], args=[arg(6, "SCMP_CMP_EQ", 1)])), "linux.seccomp.syscalls[0].args[0].index",
@@ -124,7 +128,6 @@ def test_architectures_map_to_libseccomp_names() -> None:
     (prof(flags=["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]), "linux.seccomp.flags[0]", "SCMP_ACT_NOTIFY"),
     (prof(sc(["mkdir", ""])), "linux.seccomp.syscalls[0].names[1]", "syscall name"),
     (prof(sc(["mkdir"]), {"action": "SCMP_ACT_ERRNO"}), "linux.seccomp.syscalls[1].names", "list"),
-    (prof(listenerPath="/run/agent.sock"), "linux.seccomp.listenerPath", "not supported"),
 ])
 def test_errors_name_the_json_path(cfg: dict[str, Any], field: str, text: str) -> None:
     with pytest.raises(ConfigError) as ei:
@@ -132,6 +135,32 @@ def test_errors_name_the_json_path(cfg: dict[str, Any], field: str, text: str) -
     assert ei.value.field == field
     assert ei.value.msg.startswith(field + ": ")
     assert text in ei.value.msg
+
+
+# ---------------------------------------------------------------- SCMP_ACT_NOTIFY
+
+def test_notify_keeps_the_listener() -> None:
+    p = parse(prof(sc(["mkdir"], "SCMP_ACT_NOTIFY"), listenerPath="/run/a.sock", listenerMetadata="m",
+                   flags=["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]))
+    assert p is not None and p.notify
+    assert (p.listener_path, p.listener_metadata) == ("/run/a.sock", "m")
+    assert p.flags == seccomp.FLAG_WAIT_KILLABLE_RECV
+    assert p.rules == [Rule(seccomp.ACT_NOTIFY, "mkdir", [])]
+
+
+def test_listener_without_a_notify_rule_is_unused() -> None:
+    # runc: the agent is only contacted when a filter has a NOTIFY rule
+    p = parse(prof(sc(["mkdir"]), listenerPath="/nonexistent.sock", listenerMetadata="m"))
+    assert p is not None and not p.notify and p.listener_path == ""
+    f = seccomp.compile_filter(prof(sc(["mkdir"]), listenerPath="/nonexistent.sock"))
+    assert not f.notify
+
+
+def test_compiled_notify_filter_returns_user_notif() -> None:
+    f = seccomp.compile_filter(prof(sc(["mkdir"], "SCMP_ACT_NOTIFY"), listenerPath="/run/a.sock"))
+    assert f.notify and f.listener_path == "/run/a.sock" and not f.loaded
+    rets = {k for code, _, _, k in _insns(f.program) if code == 0x06}  # BPF_RET|BPF_K
+    assert seccomp.ACT_NOTIFY in rets
 
 
 # ---------------------------------------------------------------- compiling (libseccomp)
@@ -154,7 +183,7 @@ def test_unsupported_arch_in_libseccomp() -> None:
 def test_features() -> None:
     f = seccomp.features()
     assert f["enabled"] is True
-    assert "SCMP_ACT_NOTIFY" not in f["actions"]
+    assert "SCMP_ACT_NOTIFY" in f["actions"]
     assert set(f["actions"]) == set(seccomp.ACTIONS)
     assert f["operators"] == sorted(seccomp.OPERATORS)
     assert "SCMP_ARCH_X86_64" in f["archs"] or platform.machine() != "x86_64"
@@ -267,3 +296,47 @@ def test_default_errno_and_the_enosys_stub() -> None:
 def test_no_stub_without_architectures() -> None:
     cfg = prof(sc(CHILD_NEEDS, "SCMP_ACT_ALLOW"), default="SCMP_ACT_ERRNO")
     assert in_child(cfg, lambda: [_raw(1000)]) == [-errno.EPERM]
+
+
+@x86_64
+def test_load_with_listener_hands_the_fd_over_at_once() -> None:
+    """The C helper loads the filter and sends the listener fd in one call; the
+    child's getppid(0x4242) then waits for our answer (we hold the fd)."""
+    import fcntl
+    import socket
+
+    rule = sc(["getppid"], "SCMP_ACT_NOTIFY", args=[arg(0, "SCMP_CMP_EQ", 0x4242)])
+    flt = seccomp.compile_filter(prof(rule, listenerPath="/run/unused.sock"))
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            parent.close()
+            if _libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+                os._exit(3)
+            fd = flt.load_with_listener(child.fileno(), b'{"t":"seccomp"}')
+            child.recv(16)  # the parent has the fd
+            os.close(fd)
+            got = _raw(NR_GETPPID, 0x4242)
+            child.send(struct.pack("q", got))
+            os._exit(0)
+        except BaseException as e:
+            os.write(2, f"seccomp test child: {e!r}\n".encode())
+            os._exit(2)
+    child.close()
+    try:
+        msg, fds, _, _ = socket.recv_fds(parent, 64, 2)
+        assert msg == b'{"t":"seccomp"}' and len(fds) == 1
+        assert os.readlink(f"/proc/self/fd/{fds[0]}") == "anon_inode:seccomp notify"
+        parent.send(b"ok")
+        buf = bytearray(80)
+        fcntl.ioctl(fds[0], 0xC0502100, buf, True)  # SECCOMP_IOCTL_NOTIF_RECV
+        nid, _pid, _flags, nr = struct.unpack_from("=QIIi", buf)
+        assert nr == NR_GETPPID
+        fcntl.ioctl(fds[0], 0xC0182101, bytearray(struct.pack("=QqiI", nid, 4242, 0, 0)), True)  # NOTIF_SEND
+        assert struct.unpack("q", parent.recv(8)) == (4242,)
+        os.close(fds[0])
+    finally:
+        parent.close()
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
