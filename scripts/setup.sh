@@ -4,7 +4,10 @@
 #
 #   1. Debian packages: runc (the reference runtime), busybox-static (test and demo
 #      rootfs), gcc + libc6-dev + libseccomp-dev + pkg-config (the cffi module and
-#      static test probes), iproute2, procps.
+#      static test probes), iproute2, procps; the clients the client tests drive:
+#      docker.io (dockerd + docker), containerd (+ ctr, the runc v2 shim), podman +
+#      conmon + containernetworking-plugins (published ports), iptables. Their
+#      daemons are not started here: tests/clients starts private ones.
 #   2. A virtual environment .venv in the repository root (python3 -m venv; Debian's
 #      own Python refuses pip installs into the system), with pyruntime and its test
 #      tools installed: .venv/bin/pip install '.[test]'.
@@ -27,7 +30,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # --- 1. Debian packages --------------------------------------------------------
-PACKAGES=(runc busybox-static gcc libc6-dev libseccomp-dev pkg-config iproute2 procps golang-github-containers-common qemu-system-x86)
+PACKAGES=(runc busybox-static gcc libc6-dev libseccomp-dev pkg-config iproute2 procps golang-github-containers-common qemu-system-x86
+          docker.io containerd podman conmon containernetworking-plugins iptables)
 
 # Debian's own python3 needs python3-venv for `-m venv` and python3-dev for the
 # cffi build; a pyenv (or other self-built) Python already has both.

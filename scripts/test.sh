@@ -5,6 +5,8 @@
 #
 # 1. scripts/setup.sh (Debian packages, .venv, pip install '.[test]')
 # 2. pytest on tests/unit and tests/integration, verbose, with the reason of every skip
+# 2a. the client tests: private containerd + dockerd, Podman and ctr running the
+#     same scenarios with runc and with pyruntime (tests/clients)
 # 2b. the conformance suite against pyruntime and runc (scripts/conformance.sh)
 # 2c. the cgroup v2 lane in a qemu guest (scripts/guest/test.sh)
 # 3. ruff check pyruntime hooks tests bench
@@ -32,6 +34,17 @@ case $rc in
     5) echo "test.sh: pytest collected no tests (exit 5): counted as a failure" >&2
        failed+=("pytest(no tests)") ;;
     *) failed+=("pytest(rc=$rc)") ;;
+esac
+
+echo
+echo "==> client tests: docker, podman and ctr with runc and pyruntime (tests/clients)"
+.venv/bin/python -m pytest tests/clients -v -rs -p no:cacheprovider
+rc=$?
+case $rc in
+    0) ;;
+    5) echo "test.sh: the client tests collected nothing (exit 5): counted as a failure" >&2
+       failed+=("clients(no tests)") ;;
+    *) failed+=("clients(rc=$rc)") ;;
 esac
 
 echo

@@ -525,16 +525,6 @@ def _rx3(s: str) -> bool:  # ^[cbup]$
     return _search(s, True, (('bcpu', False, 1, 1), ), True)
 
 
-def _v_defs_linux_FileMode(x: Any, p: str, e: Errors) -> None:
-    if type(x) is not int:
-        e.append((p, 'must be an integer'))
-        return
-    if x < 0:
-        e.append((p, f'must be at least 0, got {x!r}'))
-    if x > 512:
-        e.append((p, f'must be at most 512, got {x!r}'))
-
-
 def _v_config_linux_linux_netDevices(x: Any, p: str, e: Errors) -> None:
     if not isinstance(x, dict):
         e.append((p, 'must be an object'))
@@ -1157,7 +1147,7 @@ _E16 = frozenset(['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'u
 _P17 = {'type': _v_defs_linux_NamespaceType, 'path': _v_type_string}
 _P18 = {'secs': _v_defs_int64, 'nanosecs': _v_defs_uint32}
 _P19 = {'boottime': _v_defs_linux_TimeOffsets, 'monotonic': _v_defs_linux_TimeOffsets}
-_P20 = {'type': _v_defs_linux_FileType, 'path': _v_type_string, 'major': _v_defs_int64, 'minor': _v_defs_int64, 'fileMode': _v_defs_linux_FileMode, 'uid': _v_defs_uint32, 'gid': _v_defs_uint32}
+_P20 = {'type': _v_defs_linux_FileType, 'path': _v_type_string, 'major': _v_defs_int64, 'minor': _v_defs_int64, 'fileMode': _v_defs_uint32, 'uid': _v_defs_uint32, 'gid': _v_defs_uint32}
 _P21 = {'name': _v_type_string}
 _P22 = {'allow': _v_type_boolean, 'type': _v_type_string, 'major': _v_defs_int64, 'minor': _v_defs_int64, 'access': _v_type_string}
 _P23 = {'limit': _v_defs_int64, 'reservation': _v_defs_int64, 'swap': _v_defs_int64, 'kernel': _v_defs_int64, 'kernelTCP': _v_defs_int64, 'swappiness': _v_defs_uint64, 'disableOOMKiller': _v_type_boolean, 'useHierarchy': _v_type_boolean, 'checkBeforeUpdate': _v_type_boolean}

@@ -66,6 +66,15 @@ def test_mode_is_exact_despite_the_umask(rt: Any, cid: str, make_bundle: MakeBun
     assert out == "777\n", out
 
 
+def test_file_mode_with_file_type_bits(rt: Any, cid: str, make_bundle: MakeBundle) -> None:
+    """Podman sends fileMode with the file type in it (S_IFCHR|0600 = 8576):
+    the permission bits are the mode, as runc takes them."""
+    mutate = with_devices({"path": "/dev/podmanstyle", "type": "c", "major": 1, "minor": 3,
+                           "fileMode": stat.S_IFCHR | 0o600})
+    out = run_ok(rt, make_bundle(sh(STAT + "/dev/podmanstyle"), mutate=mutate), cid)
+    assert out == "/dev/podmanstyle character special file 1:3 600 0 0\n", out
+
+
 def test_existing_node_of_another_device_is_an_error(rt: Any, cid: str, make_bundle: MakeBundle) -> None:
     # the same path twice with different numbers: the second finds the first
     mutate = with_devices({"path": "/dev/twice", "type": "c", "major": 1, "minor": 3},
