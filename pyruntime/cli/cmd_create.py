@@ -13,11 +13,8 @@ def main(g: Globals, argv: list[str]) -> int:
     from pyruntime.lifecycle.create import CreateOptions, create
 
     p, cid = parse_with_id(argv, CREATE_FLAGS, "create <container-id>")
-    if p.get("pidfd-socket"):
-        from pyruntime.errors import UsageError
-
-        raise UsageError("--pidfd-socket is not supported by this version of pyruntime")
     create(CreateOptions(g.root, cid, p.get("bundle") or os.getcwd(), p.get("pid-file") or None,
                          p.get("console-socket") or None, bool(p.get("no-pivot")), int(p.get("preserve-fds")),
-                      no_new_keyring=bool(p.get("no-new-keyring")), systemd_cgroup=g.systemd_cgroup))
+                         no_new_keyring=bool(p.get("no-new-keyring")), systemd_cgroup=g.systemd_cgroup,
+                         pidfd_socket=p.get("pidfd-socket") or None))
     return 0

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 FLAGS = [
     Flag("console-socket", "str", default="", help="AF_UNIX socket to receive the pty master"),
-    Flag("pidfd-socket", "str", default="", help="(not supported yet)"),
+    Flag("pidfd-socket", "str", default="", help="AF_UNIX socket to receive a pidfd of the process"),
     Flag("cwd", "str", default="", help="current working directory in the container"),
     Flag("env", "list", aliases=("e",), help="set environment variables"),
     Flag("tty", aliases=("t",), help="allocate a pseudo-TTY"),
@@ -34,13 +34,12 @@ def main(g: Globals, argv: list[str]) -> int:
     p = parse(argv, FLAGS, stop_at_positional=True)
     if not p.args:
         raise UsageError('"exec" requires a minimum of 1 argument')
-    if p.get("pidfd-socket"):
-        raise UsageError("--pidfd-socket is not supported yet")
     o = ExecOptions(g.root, p.args[0], p.args[1:])
     o.process_file = p.get("process") or None
     o.detach = bool(p.get("detach"))
     o.pid_file = p.get("pid-file") or None
     o.console_socket = p.get("console-socket") or None
+    o.pidfd_socket = p.get("pidfd-socket") or None
     o.tty = bool(p.get("tty"))
     o.cwd = p.get("cwd") or ""
     o.env = list(p.get("env"))

@@ -27,5 +27,6 @@ def main(g: Globals, argv: list[str]) -> int:
         raise UsageError("--detach and --keep cannot both be used")
     o = CreateOptions(g.root, cid, p.get("bundle") or os.getcwd(), p.get("pid-file") or None,
                       p.get("console-socket") or None, bool(p.get("no-pivot")), int(p.get("preserve-fds")),
-                      no_new_keyring=bool(p.get("no-new-keyring")), systemd_cgroup=g.systemd_cgroup)
+                      no_new_keyring=bool(p.get("no-new-keyring")), systemd_cgroup=g.systemd_cgroup,
+                      pidfd_socket=p.get("pidfd-socket") or None)
     return run(o, bool(p.get("detach")), bool(p.get("keep")))

@@ -8,7 +8,7 @@ from pyruntime.errors import UsageError
 CREATE_FLAGS = [
     Flag("bundle", "str", aliases=("b",), default="", help="path to the root of the bundle directory"),
     Flag("console-socket", "str", default="", help="AF_UNIX socket to receive the pty master"),
-    Flag("pidfd-socket", "str", default="", help="(not supported yet)"),
+    Flag("pidfd-socket", "str", default="", help="AF_UNIX socket to receive a pidfd of the init"),
     Flag("pid-file", "str", default="", help="file to write the process id to"),
     Flag("no-pivot", help="do not use pivot root to jail process inside rootfs"),
     Flag("no-new-keyring", help="do not create a new session keyring for the container"),

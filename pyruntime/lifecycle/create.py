@@ -37,7 +37,7 @@ class CreateOptions:
     def __init__(self, root: str, cid: str, bundle: str, pid_file: str | None = None,
                  console_socket: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
                  tty_to_caller: bool = False, no_new_keyring: bool = False,
-                 systemd_cgroup: bool = False) -> None:
+                 systemd_cgroup: bool = False, pidfd_socket: str | None = None) -> None:
         self.root = root
         self.cid = cid
         self.bundle = bundle
@@ -48,6 +48,7 @@ class CreateOptions:
         self.tty_to_caller = tty_to_caller  # `run` in the foreground keeps the pty master itself
         self.no_new_keyring = no_new_keyring
         self.systemd_cgroup = systemd_cgroup
+        self.pidfd_socket = pidfd_socket  # the init sends a pidfd of itself there (pidfd_socket.py)
 
 
 def hook_state(c: Container, status: str, pid: int) -> str:
@@ -88,6 +89,7 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
         net_devices = netdevices.check(cfg)
     pid_file = os.path.abspath(o.pid_file) if o.pid_file else None
     console_socket = os.path.abspath(o.console_socket) if o.console_socket else None
+    pidfd_path = os.path.abspath(o.pidfd_socket) if o.pidfd_socket else None
     if not os.path.isdir(cfg.rootfs):
         raise ConfigError(f"{cfg.path}: root.path: rootfs {cfg.rootfs} is not a directory",
                           field="root.path", path=cfg.rootfs)
@@ -97,6 +99,7 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
     c = Container.create(o.root, o.cid)
     mgr: Manager | None = None
     ns_fds: list[tuple[str, int]] = []
+    pidfd_sock = -1
     try:
         cgroup_mounts = hierarchies()
         if sd_unit is not None:
@@ -127,6 +130,10 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
                         not o.no_new_keyring)
         plan.close_in_child.append(c.lock_fd)
         plan.seccomp, plan.seccomp_agent = seccomp_filter, seccomp_agent
+        if pidfd_path:
+            from pyruntime import pidfd_socket
+
+            plan.pidfd_sock = pidfd_sock = pidfd_socket.connect(pidfd_path)
         plan.sysctl, plan.scheduler, plan.ioprio, plan.personality = sysctls, scheduler, ioprio, persona
 
         def on_pid(pid: int) -> None:
@@ -161,6 +168,8 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
         if pid_file:
             _write_pid_file(pid_file, spawned.pid)
     except BaseException:
+        if pidfd_sock >= 0:
+            os.close(pidfd_sock)
         for _, fd in ns_fds:
             try:
                 os.close(fd)

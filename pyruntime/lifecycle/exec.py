@@ -38,6 +38,7 @@ class ExecOptions:
         self.detach = False
         self.pid_file: str | None = None
         self.console_socket: str | None = None
+        self.pidfd_socket: str | None = None
         self.tty = False
         self.cwd = ""
         self.env: list[str] = []
@@ -270,6 +271,15 @@ def exec_process(o: ExecOptions) -> int:
             raise PyruntimeError(f"--console-socket {o.console_socket}: {os.strerror(e.errno or 0)}",
                                  path=o.console_socket) from None
         plan.console_sock = s.detach()
+    if o.pidfd_socket:
+        from pyruntime import pidfd_socket
+
+        try:
+            plan.pidfd_sock = pidfd_socket.connect(os.path.abspath(o.pidfd_socket))
+        except BaseException:
+            if plan.console_sock >= 0:
+                os.close(plan.console_sock)
+            raise
     if not o.detach:
         sc.sys().prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     plan.ns_fds = _open_ns_fds(init_pid)
@@ -297,8 +307,9 @@ def _spawn(plan: ExecPlan) -> tuple[int, int]:
     child.close()
     for _, fd in plan.ns_fds:
         os.close(fd)
-    if plan.console_sock >= 0:
-        os.close(plan.console_sock)
+    for fd in (plan.console_sock, plan.pidfd_sock):  # T1's (and T2's) now
+        if fd >= 0:
+            os.close(fd)
     pid = 0
     master = -1
     t1_reaped = False

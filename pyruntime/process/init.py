@@ -112,6 +112,10 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
         else:
             chan.send({"t": "console"}, [master])
         os.close(master)
+    if plan.pidfd_sock >= 0:  # --pidfd-socket, as runc: right after the console
+        from pyruntime import pidfd_socket  # imported by P1 already
+
+        pidfd_socket.send_own_pidfd(plan.pidfd_sock, pidfd_socket.INIT)
 
     hooks = cfg.hooks
     # Sync step 3, always: P1 answers only after it has set our rlimits and

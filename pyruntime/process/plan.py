@@ -35,6 +35,7 @@ class InitPlan:
         self.close_in_child: list[int] = []  # e.g. the state dir's lock: not for the container
         self.seccomp: SeccompFilter | None = None  # linux.seccomp, compiled by create before fork
         self.seccomp_agent: Agent | None = None    # SCMP_ACT_NOTIFY: where P1 sends the listener fd
+        self.pidfd_sock = -1  # --pidfd-socket, connected by P1: the init sends a pidfd of itself
         # Process settings checked by create (pyruntime.process.settings, pyruntime.sysctl).
         self.sysctl: dict[str, str] = {}
         self.scheduler: Scheduler | None = None

@@ -44,6 +44,8 @@ def spawn(plan: InitPlan, on_pid: Callable[[int], None], run_hooks: Callable[[in
     child.close()
     for _, fd in plan.ns_fds:
         os.close(fd)
+    if plan.pidfd_sock >= 0:  # the init's now
+        os.close(plan.pidfd_sock)
     out = Spawned()
     inter_reaped = False
     early: list[tuple[dict[str, Any], list[int]]] = []  # the init's messages that beat "pid"

@@ -5,8 +5,8 @@
                         PR_SET_DUMPABLE 0, setns into every namespace of the init
                         (user first), forks the process (so that it is born inside the
                         container's pid namespace), reports its pid, exits
-    T2 pyrt:[2:TENANT]  cwd, pty, execCPUAffinity.final, seccomp, user, capabilities,
-                        no_new_privs, execve
+    T2 pyrt:[2:TENANT]  cwd, pty, its pidfd to --pidfd-socket, execCPUAffinity.final,
+                        seccomp, user, capabilities, no_new_privs, execve
 
 The sync channel is close-on-exec: EOF after the "pid" message means the
 process exec'd; an error before that crosses as structured data, as with
@@ -51,6 +51,7 @@ class ExecPlan:
         self.init_pid = 0
         self.container_status = ""
         self.console_sock = -1             # connected --console-socket, or -1
+        self.pidfd_sock = -1               # connected --pidfd-socket, or -1
         self.console_to_parent = False
         self.preserve_fds = 0
         self.cpu_initial: set[int] | None = None
@@ -158,6 +159,10 @@ def _become(plan: ExecPlan, chan: Channel) -> None:
         os.close(master)
     elif plan.console_sock >= 0:
         os.close(plan.console_sock)
+    if plan.pidfd_sock >= 0:  # --pidfd-socket: a pidfd of this process (as runc: after the console)
+        from pyruntime import pidfd_socket  # imported by P1 already
+
+        pidfd_socket.send_own_pidfd(plan.pidfd_sock, pidfd_socket.EXEC)
     if plan.cpu_final is not None:
         _affinity(plan.cpu_final, "final")
     exe, args, env = become.take_identity(proc, plan.caps, plan.scheduler, plan.ioprio, plan.seccomp, chan)
