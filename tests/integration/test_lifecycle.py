@@ -312,3 +312,10 @@ def test_delete_force_unknown_id_succeeds(rt: Any, cid: str) -> None:
     p = rt("delete", "--force", cid)
     assert p.returncode == 0, p.stderr
     assert root_entries(rt) == set()
+
+
+def test_delete_force_invalid_id_is_an_error(rt: Any) -> None:
+    """The quick answer to `delete --force` of an unknown id still checks the
+    id first: `../x` is refused, not looked up outside --root."""
+    p = rt("delete", "--force", "../x")
+    assert p.returncode != 0 and "invalid container ID format" in p.stderr, p.stderr
