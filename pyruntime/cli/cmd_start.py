@@ -8,9 +8,12 @@ if TYPE_CHECKING:
 
 
 def main(g: Globals, argv: list[str]) -> int:
-    from pyruntime.lifecycle.start import start
+    from pyruntime.lifecycle.start import relay_ready, start
     from pyruntime.state.store import Container
 
     _, cid = parse_with_id(argv, [], "start <container-id>")
-    start(Container.load(g.root, cid, lock=True))
+    c = Container.load(g.root, cid, lock=True)
+    notify = start(c)
+    if notify >= 0:  # NOTIFY_SOCKET: returns once the container said READY (or ended), as runc
+        relay_ready(c, notify, c.pid)
     return 0

@@ -114,6 +114,11 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
             "annotations": cfg.annotations, "cgroup": mgr.to_state(),
         }
         c.save_config(cfg.raw)
+        if os.environ.get("NOTIFY_SOCKET"):
+            # sd_notify passthrough (pyruntime/notify_socket.py): imported only then
+            from pyruntime import notify_socket
+
+            notify_socket.setup(cfg, c.dir)
         c.save()  # before the cgroups exist: a killed create can still be cleaned up
         mgr.create()
         c.data["cgroup"] = mgr.to_state()

@@ -22,18 +22,53 @@ def run(o: CreateOptions, detach: bool, keep: bool) -> int:
         o.tty_to_caller = True
     c, spawned = create(o)
     try:
-        start(c)
+        notify = start(c)
     except BaseException:
         destroy(c)
         raise
     if detach:
+        if notify >= 0:  # as runc's run -d: wait for READY, MAINPID is the init
+            _relay(c, notify, c.pid)
         return 0
     c.unlock()  # kill/state/delete from elsewhere must not wait for us
+    if notify >= 0:
+        _relay_in_child(c, notify, spawned.console_master)
     code = wait_for(c.pid, spawned.console_master)
     if not keep:
         c2 = Container.load(o.root, o.cid, lock=True)
         destroy(c2)
     return code
+
+
+def _relay(c: Container, notify: int, mainpid: int) -> None:
+    """NOTIFY_SOCKET for run: a failure to tell the supervisor does not stop
+    the container (runc ignores it too); it is logged."""
+    from pyruntime.errors import PyruntimeError
+    from pyruntime.lifecycle.start import relay_ready
+
+    try:
+        relay_ready(c, notify, mainpid)
+    except PyruntimeError as e:
+        from pyruntime.log import log
+
+        log.warning(e.msg)
+
+
+def _relay_in_child(c: Container, notify: int, master: int) -> None:
+    """run in the foreground stays the container's parent: MAINPID is this
+    process (as runc). A child waits for READY, so that signals and the
+    terminal are served meanwhile; wait_for reaps it."""
+    mainpid = os.getpid()
+    if os.fork() == 0:
+        try:
+            sc.set_name("pyrt:[notify]")
+            sc.sys().prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
+            if master >= 0:
+                os.close(master)
+            _relay(c, notify, mainpid)
+        finally:
+            os._exit(0)
+    os.close(notify)
 
 
 def wait_for(pid: int, master: int) -> int:

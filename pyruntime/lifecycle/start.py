@@ -67,7 +67,9 @@ def _stop(c: Container) -> None:
         time.sleep(0.001)
 
 
-def start(c: Container) -> None:
+def start(c: Container) -> int:
+    """Returns the bound NOTIFY_SOCKET passthrough socket, or -1: the caller
+    relays the container's READY (relay_ready)."""
     status = c.status()
     if status != "created":
         if status == "stopped":
@@ -78,19 +80,42 @@ def start(c: Container) -> None:
     cfg = c.config()
     if not cfg.get("process"):
         raise StateError("cannot start a container without a process (config.json: process)")
-    failed = open_fifo_released(c)
-    if failed:  # hooks: a startContainer hook failed; the init reported it and exits
-        _stop(c)
-        raise PyruntimeError(failed)
-    poststart = (cfg.get("hooks") or {}).get("poststart") or []
-    if poststart:
-        from pyruntime.hooks import run_hooks
-        from pyruntime.lifecycle.create import hook_state
+    notify = -1
+    if "NOTIFY_SOCKET" in os.environ:
+        from pyruntime import notify_socket
 
-        # hooks: runtime-spec 1.3, a poststart failure is an error that stops the container
-        # (runc 1.1.5 runs poststart during `create`, status "created")
-        try:
-            run_hooks("poststart", poststart, hook_state(c, "running", c.pid), c.data.get("bundle"))
-        except PyruntimeError:
+        if notify_socket.wanted(c.dir):
+            notify = notify_socket.bind(c.dir)  # before the init runs: its READY cannot miss it
+    try:
+        failed = open_fifo_released(c)
+        if failed:  # hooks: a startContainer hook failed; the init reported it and exits
             _stop(c)
-            raise
+            raise PyruntimeError(failed)
+        poststart = (cfg.get("hooks") or {}).get("poststart") or []
+        if poststart:
+            from pyruntime.hooks import run_hooks
+            from pyruntime.lifecycle.create import hook_state
+
+            # hooks: runtime-spec 1.3, a poststart failure is an error that stops the container
+            # (runc 1.1.5 runs poststart during `create`, status "created")
+            try:
+                run_hooks("poststart", poststart, hook_state(c, "running", c.pid), c.data.get("bundle"))
+            except PyruntimeError:
+                _stop(c)
+                raise
+    except BaseException:
+        if notify >= 0:
+            os.close(notify)
+        raise
+    return notify
+
+
+def relay_ready(c: Container, notify: int, mainpid: int) -> None:
+    """NOTIFY_SOCKET passthrough: wait for the container's READY=1 (or its
+    end), then tell the supervisor, with MAINPID (pyruntime/notify_socket.py).
+    The state dir is unlocked first: kill or delete may come meanwhile."""
+    from pyruntime import notify_socket
+
+    c.unlock()
+    notify_socket.relay(notify, notify_socket.host_socket(), c.pid, int(c.data.get("start_time", -1)),
+                        mainpid)

@@ -3,6 +3,8 @@
     state.json   what later commands need (versioned: FORMAT_VERSION)
     config.json  the config as it was at create (later edits have no effect)
     exec.fifo    present from create until start: the init blocks opening it
+    notify/      NOTIFY_SOCKET passthrough only: mounted at /run/notify in the
+                 container, notify.sock bound by start (pyruntime/notify_socket.py)
     (the directory itself is flock()ed by every command that changes it)
 
 Status is derived, never stored (DESIGN.md §2): see status().
