@@ -114,7 +114,8 @@ def test_exec_and_exec_tty(client: Client) -> None:
             tty = check(client("exec", "-t", name, "tty"))
         finally:
             client.remove(name)
-        return plain.stdout, plain.stderr, failing.returncode, tty.stdout.strip()[:9]
+        # "^@": a NUL the client writes to the terminal, echoed by the pty (runc alike)
+        return plain.stdout, plain.stderr, failing.returncode, tty.stdout.replace("^@", "").strip()[:9]
 
     assert both(scenario)["pyruntime"] == ("box\nsleep 1000 ", "", 5, "/dev/pts/")
 
@@ -182,7 +183,8 @@ def test_run_it_through_a_pty(client: Client) -> None:
                       "sh", "-c", "tty; [ -t 0 ] && echo stdin-is-a-tty; echo TERM=$TERM")
         # The docker client sometimes writes a NUL to the terminal first, which
         # the pty echoes as "^@": client noise, whatever the runtime.
-        return [line.replace("^@", "").strip("\x00") for line in out.splitlines()]
+        lines = [line.replace("^@", "").strip("\x00") for line in out.splitlines()]
+        return [line for line in lines if line]
 
     assert both(scenario)["pyruntime"] == ["/dev/pts/0", "stdin-is-a-tty", "TERM=xterm"]
 
@@ -267,16 +269,16 @@ def test_resource_limits_written(client: Client) -> None:
 
 
 def test_memory_limit_enforced(client: Client) -> None:
-    def scenario(rt: str) -> tuple[int, str, str]:
-        name = unique(f"oom-{rt}")
-        p = client.run(rt, "--name", name, "--memory", "32m", "--memory-swap", "32m", BUSYBOX, "memhog", "200")
-        oom = client.inspect(name, "{{.State.OOMKilled}}")
-        client.remove(name)
-        return p.returncode, p.stdout, oom
+    """memhog touching 200 MiB under --memory 32m is OOM-killed (137); the
+    same without the limit survives (the control). Docker's and Podman's
+    OOMKilled flag is not compared: they learn of the kill from an event
+    that may come after the exit, whichever the runtime."""
+    def scenario(rt: str) -> tuple[int, str, int, str]:
+        limited = client.run(rt, "--rm", "--memory", "32m", "--memory-swap", "32m", BUSYBOX, "memhog", "200")
+        free = client.run(rt, "--rm", BUSYBOX, "memhog", "200")
+        return limited.returncode, limited.stdout, free.returncode, free.stdout
 
-    # Podman 4.3 learns of the OOM kill from conmon, which on cgroup v1 does
-    # not report it here (with runc alike): only the exit status tells.
-    assert both(scenario)["pyruntime"] == (137, "", "true" if client.name == "docker" else "false")
+    assert both(scenario)["pyruntime"] == (137, "", 0, "survived 200\n")
 
 
 def test_pids_limit_enforced(client: Client) -> None:
