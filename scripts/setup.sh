@@ -10,7 +10,7 @@
 #      daemons are not started here: tests/clients starts private ones.
 #   2. A virtual environment .venv in the repository root (python3 -m venv; Debian's
 #      own Python refuses pip installs into the system), with pyruntime and its test
-#      tools installed: .venv/bin/pip install '.[test]'.
+#      tools installed: .venv/bin/pip install '.[test,bench]'.
 #
 # Environment:
 #   PYRUNTIME_EDITABLE=1   install with pip -e (editable) instead
@@ -67,11 +67,11 @@ else
 fi
 
 if [ "${PYRUNTIME_EDITABLE:-0}" = "1" ]; then
-    log "pip: installing pyruntime editable (-e '.[test]')"
-    .venv/bin/pip install -e '.[test]'
+    log "pip: installing pyruntime editable (-e '.[test,bench]')"
+    .venv/bin/pip install -e '.[test,bench]'
 else
-    log "pip: installing pyruntime ('.[test]')"
-    .venv/bin/pip install '.[test]'
+    log "pip: installing pyruntime ('.[test,bench]')"
+    .venv/bin/pip install '.[test,bench]'
 fi
 
 # The unit tests import pyruntime from this source tree (pytest puts the repo
