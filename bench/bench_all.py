@@ -42,7 +42,6 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.bench_run import (  # noqa: E402
-    COMMAND_TIMEOUT_S,
     BenchError,
     Runtime,
     _on_alarm,
@@ -50,6 +49,7 @@ from bench.bench_run import (  # noqa: E402
     bench_cycle,
     default_runtime,
     reap_strays,
+    run_timed,
     wait_exit,
 )
 from tests.support.bundle import base_config, write_bundle  # noqa: E402
@@ -74,23 +74,13 @@ def timed(argv: list[str], rss: bool = False) -> tuple[float, int, float]:
     not used as timings)."""
     if rss:
         argv = [PEAKRSS[0], PEAKRSS[1], *argv]
-    with tempfile.TemporaryFile() as errf:
-        t0 = time.perf_counter_ns()
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf)
-        signal.alarm(int(COMMAND_TIMEOUT_S))
-        try:
-            p.wait()
-        finally:
-            signal.alarm(0)
-        ms = (time.perf_counter_ns() - t0) / 1e6
-        code = p.returncode
-        peak = float("nan")
-        if rss:
-            kib, code = (int(x) for x in Path(PEAKRSS[1]).read_text().split())
-            peak = kib / 1024
-        if code != 0:
-            errf.seek(0)
-            raise BenchError(f"{' '.join(argv)} exited {code}: {errf.read().decode(errors='replace')}")
+    ms, code, err = run_timed(argv)
+    peak = float("nan")
+    if rss and code == 0:
+        kib, code = (int(x) for x in Path(PEAKRSS[1]).read_text().split())
+        peak = kib / 1024
+    if code != 0:
+        raise BenchError(f"{' '.join(argv)} exited {code}: {err}")
     return ms, code, peak
 
 

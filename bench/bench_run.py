@@ -88,28 +88,10 @@ class Runtime:
         return [self.path, "--root", str(self.root), *args]
 
     def call(self, *args: str) -> float:
-        """Run one command; return its wall time in ms. Raise BenchError on failure.
-
-        stderr goes to a file, not a pipe: without a terminal the runtime hands its
-        stdio to the container, so after `create` the init holds the write end and a
-        pipe would not see EOF until the container exits."""
-        argv = self.cmd(*args)
-        with tempfile.TemporaryFile() as errf:
-            # A blocking wait: subprocess's wait(timeout=...) polls with sleeps
-            # doubling from 0.5 ms, which rounds every timing up to 7.5, 15.5,
-            # 31.5, 63.5 ms... SIGALRM bounds the wait instead.
-            t0 = time.perf_counter_ns()
-            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf)
-            signal.alarm(int(COMMAND_TIMEOUT_S))
-            try:
-                p.wait()
-            finally:
-                signal.alarm(0)
-            ms = (time.perf_counter_ns() - t0) / 1e6
-            if p.returncode != 0:
-                errf.seek(0)
-                err = errf.read().decode(errors="replace").strip()
-                raise BenchError(f"{' '.join(argv)} exited {p.returncode}: {err}")
+        """Run one command; return its wall time in ms. Raise BenchError on failure."""
+        ms, code, err = run_timed(self.cmd(*args))
+        if code != 0:
+            raise BenchError(f"{' '.join(self.cmd(*args))} exited {code}: {err}")
         return ms
 
     def cleanup(self) -> None:
@@ -121,6 +103,28 @@ class Runtime:
                 subprocess.run(self.cmd("delete", "--force", entry.name), stdin=subprocess.DEVNULL,
                                capture_output=True, timeout=COMMAND_TIMEOUT_S, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def run_timed(argv: list[str]) -> tuple[float, int, str]:
+    """Run argv; (wall ms, exit code, stderr text).
+
+    stderr goes to a file, not a pipe: without a terminal the runtime hands its
+    stdio to the container, so after `create` the init holds the write end and a
+    pipe would not see EOF until the container exits."""
+    with tempfile.TemporaryFile() as errf:
+        # A blocking wait: subprocess's wait(timeout=...) polls with sleeps
+        # doubling from 0.5 ms, which rounds every timing up to 7.5, 15.5,
+        # 31.5, 63.5 ms... SIGALRM bounds the wait instead.
+        t0 = time.perf_counter_ns()
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf)
+        signal.alarm(int(COMMAND_TIMEOUT_S))
+        try:
+            p.wait()
+        finally:
+            signal.alarm(0)
+        ms = (time.perf_counter_ns() - t0) / 1e6
+        errf.seek(0)
+        return ms, p.returncode, errf.read().decode(errors="replace").strip()
 
 
 def wait_exit(pid: int, timeout: float = WAIT_TIMEOUT_S) -> int | None:

@@ -34,6 +34,7 @@ from tests.clients.lab import (
     remove_cgroup_everywhere,
     run,
     stop_pid,
+    stop_recorded_daemons,
     wait_for,
 )
 from tests.support.bundle import make_busybox_rootfs
@@ -194,16 +195,7 @@ class CriContainerd:
         lab.tag = lab.netns = base.name
         lab.netns_path = f"/run/netns/{lab.netns}"
         lab.cgroup_parent = f"/{lab.tag}"
-        pids = base / "pids"
-        for line in pids.read_text().splitlines() if pids.exists() else []:
-            _name, pid = line.split()
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if str(base).encode() in cmdline:
-                os.kill(int(pid), signal.SIGTERM)
-                wait_for(lambda p=int(pid): not pid_alive(p), 30, f"containerd ({pid}) to exit")
+        stop_recorded_daemons(base)
         from tests.conftest import find_runtime  # for `delete --force` of what is left in its root
 
         lab.runtimes["pyruntime"] = find_runtime()

@@ -191,17 +191,8 @@ class Lab:
         lab.podman_cgroup_parent = f"/{lab.tag}-podman"
         lab.containerd_sock = base / "containerd.sock"
         lab.docker_sock = base / "docker.sock"
-        recorded = (base / "pids").read_text().splitlines() if (base / "pids").exists() else []
         lab._remove_containers()
-        for line in recorded:
-            _name, pid = line.split()
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if str(base).encode() in cmdline:
-                os.kill(int(pid), signal.SIGTERM)
-                wait_for(lambda p=int(pid): not pid_alive(p), 30, f"{_name} ({pid}) to exit")
+        stop_recorded_daemons(base)
         lab.close()
 
     def _remove_containers(self) -> None:
@@ -291,6 +282,22 @@ class Lab:
                 if ident in n:
                     found.append(f"file {dirpath}/{n}")
         return found
+
+
+def stop_recorded_daemons(base: Path) -> None:
+    """TERM the daemons a lab under `base` recorded in base/pids (a killed test
+    run left them), each only if its command line still names `base` (the pid
+    may have been reused), and wait for each to exit."""
+    pids = base / "pids"
+    for line in pids.read_text().splitlines() if pids.exists() else []:
+        name, pid = line.split()
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if str(base).encode() in cmdline:
+            os.kill(int(pid), signal.SIGTERM)
+            wait_for(lambda p=int(pid): not pid_alive(p), 30, f"{name} ({pid}) to exit")
 
 
 def run(argv: list[str], timeout: float = 120, **kw: Any) -> subprocess.CompletedProcess[str]:
