@@ -252,6 +252,9 @@ class Lab:
                **kw: Any) -> subprocess.CompletedProcess[str]:
         # In the lab's network namespace: Podman's CNI bridge and port forwards stay there.
         argv = ["nsenter", f"--net={self.netns_path}", *self.podman_argv(), *args]
+        # conmon writes an `oom` file into its working directory when the
+        # container is OOM-killed: there, not into the test's.
+        kw.setdefault("cwd", self.base)
         return run(argv, timeout=timeout, env=self.podman_env(json_log), **kw)
 
     def ctr(self, *args: str, timeout: float = 120, **kw: Any) -> subprocess.CompletedProcess[str]:
