@@ -83,3 +83,19 @@ def from_oserror(e: OSError, doing: str, *, field: str | None = None) -> Pyrunti
 
 def is_enoent(e: OSError) -> bool:
     return e.errno == _errno.ENOENT
+
+
+def internal_message(e: BaseException) -> str:
+    """One line for an error that is not a PyruntimeError (a bug, or a fault
+    injected by a test): its type and text, and where it was raised (the
+    innermost frame in pyruntime's own code; the traceback is for --debug)."""
+    where = ""
+    tb = e.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        fn = code.co_filename
+        i = fn.rfind("/pyruntime/")
+        if i >= 0 and not fn.endswith("/faults.py"):
+            where = f" at {fn[i + 1:]}:{tb.tb_lineno} in {code.co_name}()"
+        tb = tb.tb_next
+    return f"internal error{where}: {type(e).__name__}: {e}"

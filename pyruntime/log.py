@@ -40,6 +40,19 @@ class Logger:
         self.fmt = fmt
         self.min_level = LEVELS["debug" if debug else "info"]
 
+    def check_path(self) -> None:
+        """--log must be writable (runc opens it at start too): else one
+        error on stderr instead of a failure while reporting another one."""
+        if not self.path:
+            return
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644))
+        except OSError as e:
+            from pyruntime.errors import PyruntimeError
+
+            path, self.path = self.path, None
+            raise PyruntimeError(f"open {path}: {os.strerror(e.errno or 0)}", path=path) from None
+
     def line(self, level: str, msg: str) -> str:
         if self.fmt == "json":
             from pyruntime import jsonfast
