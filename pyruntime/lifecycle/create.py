@@ -59,6 +59,17 @@ def hook_state(c: Container, status: str, pid: int) -> str:
 
 def create(o: CreateOptions) -> tuple[Container, Spawned]:
     cfg = load(o.bundle)
+    # Config edits before anything is made (docs/NVIDIA.md): CDI devices named by
+    # cdi.k8s.io/* annotations (pyruntime/cdi.py), hooks from hooks.d drop-ins
+    # (pyruntime/hooks_d.py). Each module is imported only when it has work to do.
+    if any(k.startswith("cdi.k8s.io/") for k in cfg.annotations):
+        from pyruntime import cdi
+
+        cdi.apply(cfg)
+    if any(os.path.isdir(d) for d in os.environ.get("PYRUNTIME_HOOKS_DIR", "/etc/pyruntime/hooks.d").split(":")):
+        from pyruntime import hooks_d
+
+        hooks_d.apply(cfg)
     sd_unit = None
     if o.systemd_cgroup:
         # --systemd-cgroup: cgroups/systemd.py checks "slice:prefix:name" and whether
