@@ -181,17 +181,20 @@ class Injector:
         with open("/proc/self/mountinfo") as f:
             return any(parse_mountinfo_line(line)[1] == ctl for line in f if " - " in line)
 
-    def _mkdirs(self, path: str) -> str:
+    def _mkdirs(self, path: str, purpose: str = "") -> str:
         """Make every missing directory of `path` (in the container); return its host path."""
         cur = "/"
         for part in [p for p in path.split("/") if p]:
             cur = os.path.join(cur, part)
             host = secure_join(self.rootfs, cur)
             if not os.path.isdir(host):
+                why = f" (for {purpose})" if purpose else ""
+                if os.path.lexists(host):
+                    raise HookError(f"{cur} in the rootfs{why}: exists and is not a directory")
                 try:
                     os.mkdir(host, 0o755)
                 except OSError as e:
-                    raise _err(e, f"creating {cur} in the rootfs") from None
+                    raise _err(e, f"creating {cur} in the rootfs{why}") from None
                 self.undo.append(_rmdir(host))
         return secure_join(self.rootfs, path)
 
@@ -201,7 +204,7 @@ class Injector:
             if os.path.isdir(host) != is_dir:
                 raise HookError(f"{target} in the rootfs: exists as a {'file' if is_dir else 'directory'}")
             return host
-        parent = self._mkdirs(os.path.dirname(target))
+        parent = self._mkdirs(os.path.dirname(target), target)
         host = os.path.join(parent, os.path.basename(target))
         try:
             if is_dir:
@@ -234,7 +237,7 @@ class Injector:
         self.log(f"bound {b.source} at {b.target}")
 
     def _link(self, link: Link) -> None:
-        parent = self._mkdirs(os.path.dirname(link.path))
+        parent = self._mkdirs(os.path.dirname(link.path), link.path)
         host = os.path.join(parent, os.path.basename(link.path))
         if os.path.lexists(host):
             if not os.path.islink(host):
