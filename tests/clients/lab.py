@@ -78,8 +78,9 @@ def stop_pid(proc: subprocess.Popen[bytes], what: str, grace: float = 20) -> Non
 
 
 class Lab:
-    def __init__(self, pyruntime: str, base: Path | None = None) -> None:
+    def __init__(self, pyruntime: str, base: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.tag = f"pyrt-cl-{uuid.uuid4().hex[:8]}"
+        self.env = env  # the daemons' environment (None: ours); the NVIDIA tests set PATH and hook settings
         self.base = base or Path("/tmp") / self.tag
         self.pyruntime = pyruntime
         self.runtimes = {"runc": RUNC, "pyruntime": pyruntime}
@@ -109,7 +110,7 @@ class Lab:
         self.logs[name] = log
         with open(log, "wb") as f:
             p = subprocess.Popen(["nsenter", f"--net={self.netns_path}", *argv], stdout=f,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
         self.procs[name] = p
         # for `python -m tests.clients.lab --reclaim DIR` after a test run was killed
         pids = self.base / "pids"
