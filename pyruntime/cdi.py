@@ -266,7 +266,7 @@ def _device(n: dict[str, Any], proc: dict[str, Any], path: str) -> dict[str, Any
     dev: dict[str, Any] = {"path": n["path"]}
     host = n.get("hostPath") or n["path"]
     typ, major, minor, mode = n.get("type"), n.get("major"), n.get("minor"), n.get("fileMode")
-    if not typ or (major is None and typ != "p") or mode is None:
+    if not typ or (major is None and typ != "p"):  # CDI's fillMissingInfo: only then from the host
         try:
             st = os.stat(host)
         except OSError as e:
