@@ -257,7 +257,9 @@ def _edit(data: dict[str, Any], e: dict[str, Any], path: str) -> None:
     gids = [int(g) for g in e.get("additionalGids") or [] if int(g) != 0]
     if gids:
         have = proc.setdefault("user", {}).setdefault("additionalGids", [])
-        have += [g for g in gids if g not in have]
+        for g in gids:
+            if g not in have:
+                have.append(g)
     for nd in e.get("netDevices") or []:
         linux.setdefault("netDevices", {})[nd["hostInterfaceName"]] = {"name": nd["name"]}
 
