@@ -60,16 +60,51 @@ def id_map_text(mappings: list[dict[str, Any]]) -> str:
 
 
 def write_id_maps(pid: int, linux: dict[str, Any]) -> None:
-    """Written by the parent: a process cannot map ids for itself beyond its own."""
+    """Written by the parent: a process cannot map ids for itself beyond its own.
+
+    Unprivileged (rootless.py), the kernel lets us map only our own euid and
+    egid, one id each, and the gid map only after "deny" is written to
+    /proc/<pid>/setgroups (else the container could drop a group that
+    denies it access). Wider mappings: newuidmap/newgidmap (setuid helpers
+    that check /etc/subuid and /etc/subgid), as runc does."""
+    unprivileged = os.geteuid() != 0
     for kind in ("uid", "gid"):
-        text = id_map_text(linux.get(f"{kind}Mappings") or [])
-        with open(f"/proc/{pid}/{kind}_map", "w") as f:
-            try:
+        maps = linux.get(f"{kind}Mappings") or []
+        text = id_map_text(maps)
+        if unprivileged and kind == "gid" and _own_id_only(maps, os.getegid()):
+            with open(f"/proc/{pid}/setgroups", "w") as f:
+                f.write("deny")
+        try:
+            with open(f"/proc/{pid}/{kind}_map", "w") as f:
                 f.write(text)
                 f.flush()
-            except OSError as e:
-                raise ConfigError(f"linux.{kind}Mappings: writing {text.strip()!r}: "
-                                  f"{os.strerror(e.errno or 0)}", field=f"linux.{kind}Mappings") from None
+        except OSError as e:
+            if unprivileged and e.errno == errno.EPERM and maps:
+                _map_with_helper(pid, kind, maps)
+                continue
+            raise ConfigError(f"linux.{kind}Mappings: writing {text.strip()!r}: "
+                              f"{os.strerror(e.errno or 0)}", field=f"linux.{kind}Mappings") from None
+
+
+def _own_id_only(maps: list[dict[str, Any]], own: int) -> bool:
+    return len(maps) == 1 and int(maps[0]["hostID"]) == own and int(maps[0]["size"]) == 1
+
+
+def _map_with_helper(pid: int, kind: str, maps: list[dict[str, Any]]) -> None:
+    """newuidmap/newgidmap PID CONTAINER-ID HOST-ID SIZE ..."""
+    import shutil
+    import subprocess
+
+    field = f"linux.{kind}Mappings"
+    helper = shutil.which(f"new{kind}map")
+    if helper is None:
+        raise ConfigError(f"{field}: an unprivileged user can map only its own {kind}; new{kind}map "
+                          f"(package uidmap) is needed for {id_map_text(maps).strip()!r}", field=field)
+    args = [str(v) for m in maps for v in (m["containerID"], m["hostID"], m["size"])]
+    p = subprocess.run([helper, str(pid), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if p.returncode != 0:
+        raise ConfigError(f"{field}: new{kind}map {' '.join(args)}: {p.stderr.strip() or p.returncode}",
+                          field=field)
 
 
 CLOCKS = {"monotonic": 1, "boottime": 7}  # CLOCK_MONOTONIC, CLOCK_BOOTTIME

@@ -66,7 +66,12 @@ def usage() -> str:
     return "\n".join(lines) + "\n"
 
 
+# Commands whose forks enter a container: run from a sealed copy of the interpreter.
+SEALED_COMMANDS = ("create", "run", "exec")
+
+
 def main(argv: list[str] | None = None) -> int:
+    from_argv = argv is None  # the real command line (tests call main([...]) in-process)
     argv = sys.argv[1:] if argv is None else argv
     try:
         g = parse(argv, GLOBAL_FLAGS, stop_at_positional=True)
@@ -82,7 +87,20 @@ def main(argv: list[str] | None = None) -> int:
         name, rest = g.args[0], g.args[1:]
         if name not in COMMANDS:
             raise UsageError(f"No help topic for '{name}'")
-        root = g.get("root") or os.environ.get("PYRUNTIME_ROOT") or "/run/pyruntime"
+        if from_argv and name in SEALED_COMMANDS:
+            # CVE-2019-5736 class: the container's processes are forks of this
+            # one; their /proc/<pid>/exe must be a sealed copy (sealed_exe.py).
+            from pyruntime.sealed_exe import reexec_sealed
+
+            reexec_sealed()
+        from pyruntime import rootless
+
+        rootless.configure(g.get("rootless"))
+        root = g.get("root") or os.environ.get("PYRUNTIME_ROOT")
+        if not root:  # unprivileged: $XDG_RUNTIME_DIR/pyruntime, as runc (rootless.py)
+            root = rootless.default_root()
+            if root != "/run/pyruntime" and name in ("create", "run"):
+                rootless.prepare_xdg_root(root)
         gl = Globals(os.path.abspath(root), bool(g.get("debug")), bool(g.get("systemd-cgroup")))
         # __import__ with a fromlist returns the submodule itself; the importlib
         # package would be one more import (~0.35 ms) on every command

@@ -11,18 +11,21 @@ if TYPE_CHECKING:
     from pyruntime.cli import Globals
 
 FLAGS = [Flag("bundle", "str", aliases=("b",), default="", help="path to the root of the bundle directory"),
-         Flag("rootless", help="(not supported yet) generate a configuration for a rootless container")]
+         Flag("rootless", help="generate a configuration for a rootless container")]
 
 
 def main(g: Globals, argv: list[str]) -> int:
     from pyruntime.spec.default import default_spec
 
     p = parse(argv, FLAGS)
+    spec = default_spec()
     if p.get("rootless"):
-        raise PyruntimeError("spec --rootless is not supported by this version of pyruntime")
+        from pyruntime.rootless import to_rootless
+
+        spec = to_rootless(spec)
     path = os.path.join(p.get("bundle") or ".", "config.json")
     if os.path.exists(path):
         raise PyruntimeError(f"File {path} exists. Remove it first")
     with open(path, "x") as f:
-        f.write(json.dumps(default_spec(), indent="\t"))
+        f.write(json.dumps(spec, indent="\t"))
     return 0

@@ -87,6 +87,10 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
         raise ConfigError("cannot use console socket if pyruntime will not detach or allocate tty",
                           field="process.terminal")
     lsm.check(cfg)
+    from pyruntime import rootless  # (imported by the CLI already)
+
+    if rootless.euid_rootless():  # an unprivileged caller: what it cannot do at all
+        rootless.check_config(cfg)
     check_resources(cfg.linux.get("resources"))
     caps = capabilities.masks(proc.get("capabilities"))
     scheduler = settings.check_scheduler(proc.get("scheduler"))
@@ -119,6 +123,8 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
             mgr = factory.for_config(cfg.linux.get("cgroupsPath"), o.cid, cgroup_mounts,
                                      with_unified=cfg.new_ns("cgroup") or
                                      Manager.needs_unified(cfg.linux, cgroup_mounts))
+            if rootless.cgroups_rootless():  # only the cgroups we may use (rootless.py)
+                mgr = rootless.prune_cgroups(mgr, cfg.linux.get("resources"), cfg.linux.get("cgroupsPath"))
         c.data = {
             "ociVersion": cfg.data["ociVersion"], "id": o.cid, "pid": 0,
             "bundle": cfg.bundle, "rootfs": cfg.rootfs, "owner": _owner(),

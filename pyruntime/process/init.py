@@ -51,6 +51,18 @@ def _report(chan: Channel, err: PyruntimeError) -> None:
         os.write(2, f"pyruntime init: {err.msg}\n".encode())
 
 
+def _reaches(path: str, fd: int) -> bool:
+    """path leads to the very file that fd holds. /proc/self/fd/N of a real
+    procfs does; in a rootfs without a proc mount that name is the rootfs's
+    own, and a planted link there (to a file, not our fifo) would let the
+    init run its program at create, without waiting for `start`."""
+    try:
+        a, b = os.stat(path), os.fstat(fd)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
 _host_pid = 0  # hooks: our pid as the host sees it, read before pivot_root
 
 
@@ -170,9 +182,16 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
 
     # -- created: wait for `start` -----------------------------------------------------------
     fifo_path = f"/proc/self/fd/{plan.fifo_fd}"
-    if not os.path.exists(fifo_path):
+    if not _reaches(fifo_path, plan.fifo_fd):
         raise PyruntimeError(f"the container has no procfs at /proc: the exec fifo is opened through "
                              f"{fifo_path} (add a proc mount to config.json mounts)", field="mounts")
+    from pyruntime import rootless  # imported by the CLI and create before the fork
+
+    if rootless.caller_unprivileged():
+        # Rootless: `exec` (the same unprivileged user) opens our /proc/<pid>/ns/*,
+        # which the kernel keeps for the host's root while we are not dumpable.
+        # The host is out of view by now (after pivot_root, our identity taken).
+        sc.sys().prctl(sc.PR_SET_DUMPABLE, 1)
     chan.send({"t": "ready"})
     chan.close()
     fifo = os.open(fifo_path, os.O_WRONLY | os.O_CLOEXEC)  # blocks until `start` opens it

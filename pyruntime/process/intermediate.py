@@ -62,8 +62,18 @@ def _run(plan: InitPlan, chan: Channel) -> None:
             os.setresuid(0, 0, 0)
     if "user" in plan.new_ns:
         sys_.unshare(sc.CLONE_NEWUSER)
+        # Rootless: the /proc/<pid> files of a non-dumpable process belong to
+        # the host's root, so an unprivileged P1 (or newuidmap, which checks
+        # the owner) could not write our id maps. No container process can
+        # see us (we are in no container's pid namespace), so be dumpable
+        # until they are written, as runc's nsexec does.
+        rootless = os.geteuid() != 0
+        if rootless:
+            sys_.prctl(sc.PR_SET_DUMPABLE, 1)
         chan.send({"t": "userns"})
         msg, _ = chan.recv()
+        if rootless:
+            sys_.prctl(sc.PR_SET_DUMPABLE, 0)
         if msg is None or msg.get("t") != "ok":
             os._exit(1)
         os.setresgid(0, 0, 0)
