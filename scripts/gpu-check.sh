@@ -55,9 +55,9 @@ PYRT="$WORK/venv/bin/pyruntime"
 "$PYRT" --version
 
 echo "== what the hook finds"
-"$HOOK" info | head -80
+"$HOOK" info | head -80 || true
 echo "== CDI spec (head)"
-"$HOOK" cdi generate --format json | head -40
+"$HOOK" cdi generate --format json | head -40 || true
 
 echo "== rootfs from the host's own files"
 ROOTFS="$WORK/bundle/rootfs"
@@ -71,7 +71,7 @@ fi
 copy_with_libs() {  # copy a binary and every library ldd lists, at their own paths
     local bin="$1" dest="$2"
     cp -L "$bin" "$ROOTFS$dest"
-    ldd "$bin" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
+    { ldd "$bin" 2>/dev/null || true; } | { grep -o '/[^ ]*' || true; } | while read -r lib; do
         mkdir -p "$ROOTFS$(dirname "$lib")"
         cp -L "$lib" "$ROOTFS$lib"
     done
