@@ -10,7 +10,7 @@
 # 2b. the conformance suite against pyruntime and runc (scripts/conformance.sh)
 # 2c. the cgroup v2 lane in a qemu guest (scripts/guest/test.sh)
 # 3. ruff check pyruntime hooks tests bench
-# 4. mypy pyruntime
+# 4. mypy pyruntime hooks
 # Every step runs; the script exits non-zero if any of them failed. pytest's exit
 # code 5 (no tests collected) counts as a failure.
 set -uo pipefail
@@ -64,8 +64,8 @@ echo "==> ruff check ${lint_paths[*]}"
 if .venv/bin/ruff check "${lint_paths[@]}"; then :; else failed+=("ruff(rc=$?)"); fi
 
 echo
-echo "==> mypy pyruntime"
-if .venv/bin/mypy pyruntime; then :; else failed+=("mypy(rc=$?)"); fi
+echo "==> mypy pyruntime hooks"
+if .venv/bin/mypy pyruntime hooks; then :; else failed+=("mypy(rc=$?)"); fi
 
 echo
 if [ "${#failed[@]}" -ne 0 ]; then
