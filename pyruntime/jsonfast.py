@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 
 def _constant(name: str) -> float:
-    return {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}[name]
+    # Python's json takes NaN and Infinity; JSON (RFC 8259) and Go's encoding/json,
+    # which runc reads configs with, do not: such a config is not JSON.
+    raise ValueError(f"{name} is not a JSON value (RFC 8259 has no NaN or Infinity)")
 
 
 class _Context:
@@ -48,6 +50,9 @@ def loads(data: str | bytes) -> Any:
         i += 1
     try:
         obj, end = _scan(s, i)
+    except RecursionError:
+        # the C scanner recurses per nesting level (Go's encoding/json stops at 10000)
+        raise ValueError("nested too deeply") from None
     except (StopIteration, SystemError, ValueError):
         # _json reports most errors through json.decoder.JSONDecodeError, which
         # it cannot build here (json.decoder is not imported): on this rare
@@ -55,7 +60,7 @@ def loads(data: str | bytes) -> Any:
         _Context.memo.clear()
         import json
 
-        json.loads(s)
+        json.loads(s, parse_constant=_constant)
         raise ValueError("invalid JSON") from None
     finally:
         _Context.memo.clear()

@@ -99,8 +99,42 @@ def load(bundle: str) -> Config:
     errors = validate(data)
     if errors:
         raise cfg.err(errors[0].path, errors[0].problem)
+    bad = bad_string(data)
+    if bad:
+        raise cfg.err(*bad)
     check(cfg)
     return cfg
+
+
+def bad_string(doc: Any) -> tuple[str, str] | None:
+    """(JSON path, problem) of the first string no kernel interface can take:
+    one with a NUL (execve, mount and open end a C string there) or a lone
+    UTF-16 surrogate (JSON's \\ud800 escapes: not encodable to UTF-8; Go's
+    decoder would silently turn it into U+FFFD). Walked without recursion."""
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack:
+        where, v = stack.pop()
+        if isinstance(v, dict):
+            for k, item in v.items():
+                stack.append((f"{where}.{k}" if where else k, item))
+                if "\0" in k or (not k.isascii() and _surrogate(k)):
+                    return where or "(top level)", f"key {k!r} holds a NUL or a lone surrogate"
+        elif isinstance(v, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(v))
+        elif isinstance(v, str):
+            if "\0" in v:
+                return where, "contains a NUL character"
+            if not v.isascii() and _surrogate(v):
+                return where, "contains a lone UTF-16 surrogate (not valid Unicode)"
+    return None
+
+
+def _surrogate(s: str) -> bool:
+    try:
+        s.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _obj(cfg: Config, d: Any, field: str) -> dict[str, Any]:
