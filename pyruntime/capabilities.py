@@ -5,7 +5,10 @@ raise ambient capabilities (each must be permitted and inheritable)."""
 
 from __future__ import annotations
 
+import os
+
 from pyruntime import syscalls as sc
+from pyruntime.errors import PyruntimeError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,7 +67,15 @@ def drop_bounding(bounding: int) -> None:
 def apply(m: dict[str, int]) -> None:
     """After the user switch (bounding already dropped)."""
     sys_ = sc.sys()
-    sys_.capset(m["effective"], m["permitted"], m["inheritable"])
+    try:
+        sys_.capset(m["effective"], m["permitted"], m["inheritable"])
+    except OSError as e:
+        # EPERM: the kernel takes no inheritable capability outside the bounding set
+        # (and no effective one that is not permitted)
+        raise PyruntimeError(f"process.capabilities: applying effective {m['effective']:#x}, permitted "
+                             f"{m['permitted']:#x}, inheritable {m['inheritable']:#x} with bounding "
+                             f"{m['bounding']:#x}: {os.strerror(e.errno or 0)} (inheritable must be within "
+                             f"bounding, effective within permitted)", field="process.capabilities") from None
     sys_.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
     for cap in range(last_cap() + 1):
         if m["ambient"] & (1 << cap):
