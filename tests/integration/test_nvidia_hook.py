@@ -352,8 +352,9 @@ def test_cgroup_v2_device_program_is_extended(rt: Runtime, cid: str, gpu_bundle:
     on a cgroup2 host; the NVIDIA hook extends it with the selected GPU. The
     unselected GPU's node, allowed by the v1 list of the config, is refused
     by the program: EPERM; the selected one is let through: ENXIO."""
-    if not any(line.split()[8:9] == ["cgroup2"] or " - cgroup2 " in line
-               for line in Path("/proc/self/mountinfo").read_text().splitlines()):
+    if rt.name == "runc":
+        pytest.skip("relies on pyruntime joining a cgroup2 cgroup of its own on a hybrid host")
+    if not any(" - cgroup2 " in line for line in Path("/proc/self/mountinfo").read_text().splitlines()):
         pytest.skip("no cgroup2 hierarchy")
     helper = tmp_path / "v2-devices.py"
     helper.write_text(
@@ -428,6 +429,8 @@ def test_cdi_annotation_brings_the_device(runtime: Runtime, cid: str, gpu_bundle
 
 
 def test_cdi_unknown_device_is_an_error(rt: Runtime, cid: str, gpu_bundle: MakeGpuBundle, cdi_dir: Path) -> None:
+    if rt.name == "runc":
+        pytest.skip("CDI annotations are pyruntime's (RUNTIME=runc)")
     def annotate(cfg: dict[str, Any]) -> None:
         cfg["annotations"] = {"cdi.k8s.io/gpu": "nvidia.com/gpu=7"}
 
@@ -440,6 +443,8 @@ def test_cdi_unknown_device_is_an_error(rt: Runtime, cid: str, gpu_bundle: MakeG
 
 def test_hooks_d_drop_in_runs_the_hook(rt: Runtime, cid: str, gpu_bundle: MakeGpuBundle,
                                        fake: fake_nvidia.FakeDriver, tmp_path: Path) -> None:
+    if rt.name == "runc":
+        pytest.skip("hooks.d drop-ins are pyruntime's (RUNTIME=runc)")
     d = tmp_path / "hooks.d"
     d.mkdir()
     (d / "oci-nvidia-hook.json").write_text(json.dumps({
