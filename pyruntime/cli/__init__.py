@@ -54,7 +54,10 @@ class Globals:
 def version_text() -> str:
     from pyruntime import SPEC_VERSION, __version__
 
-    return (f"pyruntime version {__version__}\nspec: {SPEC_VERSION}\n"
+    # dockerd's `docker info`/`docker version` take the default runtime's
+    # "commit:" line (moby parseRuncVersion: "runc version" or "commit:"); like
+    # Debian's runc, the commit is the release
+    return (f"pyruntime version {__version__}\ncommit: {__version__}\nspec: {SPEC_VERSION}\n"
             f"python: {sys.version.split()[0]}\n")
 
 

@@ -142,8 +142,10 @@ class Lab:
                  and self.ctr("version").returncode == 0, 30, "containerd")
 
     def docker_daemon_json(self) -> dict[str, Any]:
-        """The daemon.json recipe of docs/CLIENTS.md, with this lab's paths."""
-        return {"runtimes": {"pyruntime": {"path": self.pyruntime}}}
+        """The daemon.json recipe of docs/CLIENTS.md, with this lab's paths;
+        pyruntime is also the default runtime (the tests name the runtime of
+        every container they run but one, which checks the default)."""
+        return {"runtimes": {"pyruntime": {"path": self.pyruntime}}, "default-runtime": "pyruntime"}
 
     def _start_dockerd(self) -> None:
         daemon_json = self.base / "daemon.json"

@@ -117,6 +117,8 @@ def test_version(rt: Any) -> None:
     assert len(words) == 3 and words[1] == "version", lines[0]
     assert words[0] == rt.name or rt.name.startswith(words[0]), lines[0]
     assert any(ln.startswith("spec: ") and len(ln) > len("spec: ") for ln in lines), p.stdout
+    # dockerd reads the "commit:" line of the default runtime (docker info, docker version)
+    assert any(ln.startswith("commit: ") and len(ln) > len("commit: ") for ln in lines), p.stdout
 
 
 @pytest.mark.parametrize("flags", [["--log-format", "json"], ["--log-format=json"]],
