@@ -85,7 +85,7 @@ def is_enoent(e: OSError) -> bool:
     return e.errno == _errno.ENOENT
 
 
-def internal_message(e: BaseException) -> str:
+def internal_message(e: BaseException, process: str = "") -> str:
     """One line for an error that is not a PyruntimeError (a bug, or a fault
     injected by a test): its type and text, and where it was raised (the
     innermost frame in pyruntime's own code; the traceback is for --debug)."""
@@ -98,4 +98,4 @@ def internal_message(e: BaseException) -> str:
         if i >= 0 and not fn.endswith("/faults.py"):
             where = f" at {fn[i + 1:]}:{tb.tb_lineno} in {code.co_name}()"
         tb = tb.tb_next
-    return f"internal error{where}: {type(e).__name__}: {e}"
+    return f"internal error{' in ' + process if process else ''}{where}: {type(e).__name__}: {e}"

@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         g = parse(argv, GLOBAL_FLAGS, stop_at_positional=True)
         log.configure(g.get("log"), g.get("log-format"), bool(g.get("debug")))
+        log.check_path()
         if g.get("log-format") not in ("text", "json"):
             raise UsageError(f"invalid log-format: {g.get('log-format')}")
         if g.get("version"):
@@ -115,10 +116,33 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except Exception as e:  # an internal error: one line, the detail with --debug
-        log.error(f"internal error: {type(e).__name__}: {e}")
-        if log.min_level == 0:
-            import traceback
-
-            traceback.print_exc()
+    except BrokenPipeError:
+        # stdout closed by the reader (`pyruntime list | head -1`): nothing to
+        # tell anyone; don't let the interpreter's exit-time flush complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as e:
+        if not isinstance(e.filename, str):
+            return _internal(e)
+        # A path the caller gave or the host lacks: the path and the reason,
+        # as runc's "open /x: no such file or directory" (where: with --debug).
+        log.error(f"{e.filename}: {os.strerror(e.errno) if e.errno else e}")
+        _debug_detail(e)
+        return 1
+    except Exception as e:  # an internal error: one line, the detail with --debug
+        return _internal(e)
+
+
+def _internal(e: Exception) -> int:
+    from pyruntime.errors import internal_message
+
+    log.error(internal_message(e))
+    _debug_detail(e)
+    return 1
+
+
+def _debug_detail(e: Exception) -> None:
+    if log.min_level == 0:
+        import traceback
+
+        traceback.print_exception(e)

@@ -27,14 +27,13 @@ def main(g: Globals, argv: list[str]) -> int:
     from pyruntime.state.store import Container
 
     try:
+        # A directory without state.json (a create killed before writing it)
+        # loads as an empty record, and delete() removes it under the lock.
         c = Container.load(g.root, cid, lock=True)
     except ContainerNotFound:
         if force:
-            # A directory without state (an aborted create) is still removed;
-            # shutil imports re and enum (~8 ms), so only here.
-            import shutil
-
-            shutil.rmtree(where, ignore_errors=True)
+            # Gone meanwhile. Nothing to remove: whatever is at the path now
+            # is a new create's, which holds its lock (never rmtree it here).
             return 0
         raise
     delete(c, force)

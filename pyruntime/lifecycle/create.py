@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import pwd
 
-from pyruntime import capabilities, jsonfast, lsm, sysctl
-from pyruntime.cgroups import factory
+from pyruntime import capabilities, faults, jsonfast, lsm, sysctl
+from pyruntime.cgroups import factory, pending
 from pyruntime.cgroups.hierarchy import hierarchies
 from pyruntime.cgroups.manager import Manager
 from pyruntime.cgroups.support import check_resources
@@ -116,6 +116,7 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
     ns_fds: list[tuple[str, int]] = []
     pidfd_sock = -1
     try:
+        faults.point("create.reserved")
         cgroup_mounts = hierarchies()
         if sd_unit is not None:
             mgr = systemd.for_config(sd_unit, o.cid, cgroup_mounts, cfg.linux.get("resources"))
@@ -136,14 +137,19 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
             from pyruntime import notify_socket
 
             notify_socket.setup(cfg, c.dir)
+        c.data["cgroup_pending"] = pending.missing(mgr.paths.values())
         c.save()  # before the cgroups exist: a killed create can still be cleaned up
+        faults.point("create.state-saved")
         mgr.create()
+        faults.point("create.cgroup-made")
         c.data["cgroup"] = mgr.to_state()
+        del c.data["cgroup_pending"]
         c.save()
         mgr.check_not_frozen()
         os.mkfifo(c.fifo, 0o622)
         os.chmod(c.fifo, 0o622)
         fifo_fd = os.open(c.fifo, os.O_PATH | os.O_CLOEXEC)
+        faults.point("create.fifo-made")
         for i, ns in enumerate(cfg.namespaces):
             if ns.get("path"):
                 ns_fds.append((ns["type"], open_ns_path(ns["type"], ns["path"], i)))
@@ -163,6 +169,7 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
             c.data["pid"] = pid
             c.data["start_time"] = st[1] if st else -1
             c.save()
+            faults.point("create.init-recorded")
             # Limits go on once the init is inside (runc: Apply, then Set): a
             # pids limit of 0 would otherwise stop the intermediate forking it.
             # The init is still our code, far from the user's process.
@@ -177,16 +184,19 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
                 from pyruntime import netdevices
 
                 netdevices.move(net_devices, pid)
+            faults.point("create.prestart")
             state = hook_state(c, "creating", pid)
             run_hooks("prestart", cfg.hooks.get("prestart") or [], state, cfg.bundle)
             run_hooks("createRuntime", cfg.hooks.get("createRuntime") or [], state, cfg.bundle)
 
         log.debug(f"create {o.cid}: bundle {cfg.bundle}, cgroup {mgr.paths}")
         spawned = spawn(plan, on_pid, prestart)
+        faults.point("create.init-ready")
         log.debug(f"create {o.cid}: init pid {spawned.pid} waits on {c.fifo}")
         os.close(fifo_fd)
         c.data["created"] = rfc3339(nanos=True)
         c.save()
+        faults.point("create.created")
         if pid_file:
             _write_pid_file(pid_file, spawned.pid)
     except BaseException:

@@ -6,7 +6,8 @@ import _signal as signal  # not `signal`: it imports enum (~3 ms)
 import os
 import time
 
-from pyruntime.cgroups import factory
+from pyruntime import faults
+from pyruntime.cgroups import factory, pending
 from pyruntime.errors import PyruntimeError, StateError
 from pyruntime.state.store import Container
 
@@ -50,12 +51,16 @@ def destroy(c: Container) -> None:
     """Undo create: kill every process, remove the cgroup and the state dir,
     then run poststop hooks."""
     mgr = factory.from_state(c.data.get("cgroup"))
+    faults.point("delete.start")
     if c.init_alive():
         try:
             os.kill(c.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    faults.point("delete.killed")
     mgr.destroy()
+    pending.remove(c.data.get("cgroup_pending"))  # a create killed while making them
+    faults.point("delete.cgroup-removed")
     _wait_gone(c)
     cfg = None
     try:
@@ -63,6 +68,7 @@ def destroy(c: Container) -> None:
     except (OSError, ValueError):
         pass
     c.destroy()
+    faults.point("delete.state-removed")
     run_poststop(c, cfg)
 
 

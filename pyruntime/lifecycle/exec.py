@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from pyruntime import capabilities, jsonfast, lsm
+from pyruntime import capabilities, faults, jsonfast, lsm
 from pyruntime import syscalls as sc
 from pyruntime.errors import ConfigError, PyruntimeError, StateError, UsageError, from_wire
 from pyruntime.process import settings
@@ -282,8 +282,10 @@ def exec_process(o: ExecOptions) -> int:
             raise
     if not o.detach:
         sc.sys().prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    faults.point("exec.prepared")
     plan.ns_fds = _open_ns_fds(init_pid)
     pid, master = _spawn(plan)
+    faults.point("exec.started")
     if pid_file:
         from pyruntime.lifecycle.create import _write_pid_file
 
@@ -304,6 +306,7 @@ def _spawn(plan: ExecPlan) -> tuple[int, int]:
     if t1 == 0:
         parent.close()
         tenant_main(plan, child)  # never returns
+    faults.point("exec.forked")
     child.close()
     for _, fd in plan.ns_fds:
         os.close(fd)

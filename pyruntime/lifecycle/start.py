@@ -6,6 +6,7 @@ import os
 import select
 import time
 
+from pyruntime import faults
 from pyruntime.errors import PyruntimeError, StateError
 from pyruntime.state.store import Container
 
@@ -19,6 +20,7 @@ def open_fifo_released(c: Container) -> str:
     startContainer hooks; what it wrote after the byte is a hook's failure,
     returned ("" when none)."""
     fd = os.open(c.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    faults.point("start.fifo-opened")
     data = b""
     try:
         poller = select.poll()
@@ -41,6 +43,7 @@ def open_fifo_released(c: Container) -> str:
                 raise StateError("cannot start a container that has stopped")
     finally:
         os.close(fd)
+    faults.point("start.released")
     os.unlink(c.fifo)
     return data[1:].decode(errors="replace")
 
@@ -80,6 +83,7 @@ def start(c: Container) -> int:
     cfg = c.config()
     if not cfg.get("process"):
         raise StateError("cannot start a container without a process (config.json: process)")
+    faults.point("start.checked")
     notify = -1
     if "NOTIFY_SOCKET" in os.environ:
         from pyruntime import notify_socket
@@ -91,6 +95,7 @@ def start(c: Container) -> int:
         if failed:  # hooks: a startContainer hook failed; the init reported it and exits
             _stop(c)
             raise PyruntimeError(failed)
+        faults.point("start.unlinked")
         poststart = (cfg.get("hooks") or {}).get("poststart") or []
         if poststart:
             from pyruntime.hooks import run_hooks

@@ -12,9 +12,9 @@ import _socket
 import errno
 import os
 
+from pyruntime import faults, sysctl
 from pyruntime import syscalls as sc
-from pyruntime import sysctl
-from pyruntime.errors import PyruntimeError, from_oserror
+from pyruntime.errors import PyruntimeError, from_oserror, internal_message
 from pyruntime.hooks import run_hooks, state_json
 from pyruntime.process import become, settings, user
 from pyruntime.rootfs import devices, mounts, pivot
@@ -39,7 +39,7 @@ def init_main(plan: InitPlan, chan: Channel) -> NoReturn:
     except OSError as e:
         _report(chan, from_oserror(e, "container init"))
     except BaseException as e:  # noqa: B036 - any failure must reach the parent, then exit
-        _report(chan, PyruntimeError(f"internal error in container init: {type(e).__name__}: {e}"))
+        _report(chan, PyruntimeError(internal_message(e, "container init")))
     os._exit(1)
 
 
@@ -129,6 +129,7 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
 
         pidfd_socket.send_own_pidfd(plan.pidfd_sock, pidfd_socket.INIT)
 
+    faults.point("create.init-mounted")
     hooks = cfg.hooks
     # Sync step 3, always: P1 answers only after it has set our rlimits and
     # oom_score_adj (which it cannot do once we switch to another uid without
@@ -158,6 +159,7 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
     else:
         pivot.pivot_root(rootfs)
     pivot.apply_root_propagation(linux.get("rootfsPropagation"))
+    faults.point("create.pivoted")
     if plan.sysctl:
         # Through the container's own /proc, before readonlyPaths make /proc/sys read-only.
         sysctl.apply(plan.sysctl)

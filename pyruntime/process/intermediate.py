@@ -9,9 +9,9 @@ from __future__ import annotations
 import _signal as signal  # not `signal`: it imports enum (~3 ms)
 import os
 
-from pyruntime import namespaces
+from pyruntime import faults, namespaces
 from pyruntime import syscalls as sc
-from pyruntime.errors import PyruntimeError, from_oserror
+from pyruntime.errors import PyruntimeError, from_oserror, internal_message
 from pyruntime.process.init import init_main
 
 TYPE_CHECKING = False
@@ -31,7 +31,7 @@ def intermediate_main(plan: InitPlan, chan: Channel) -> NoReturn:
     except OSError as e:
         err = from_oserror(e, "container setup")
     except BaseException as e:  # noqa: B036 - report, then exit: never return into the CLI
-        err = PyruntimeError(f"internal error in container setup: {type(e).__name__}: {e}")
+        err = PyruntimeError(internal_message(e, "container setup"))
     try:
         chan.send({"t": "error", "error": err.to_wire()})
     finally:
@@ -85,6 +85,7 @@ def _run(plan: InitPlan, chan: Channel) -> None:
         sys_.unshare(flags)
     if "network" in plan.new_ns:
         namespaces.loopback_up()
+    faults.point("create.namespaces")
     pid = os.fork()
     if pid == 0:
         init_main(plan, chan)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from pyruntime import namespaces
+from pyruntime import faults, namespaces
 from pyruntime import syscalls as sc
 from pyruntime.errors import PyruntimeError, from_wire
 from pyruntime.process.intermediate import intermediate_main
@@ -41,6 +41,7 @@ def spawn(plan: InitPlan, on_pid: Callable[[int], None], run_hooks: Callable[[in
         for fd in plan.close_in_child:
             os.close(fd)
         intermediate_main(plan, child)  # never returns
+    faults.point("create.forked")
     child.close()
     for _, fd in plan.ns_fds:
         os.close(fd)

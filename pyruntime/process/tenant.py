@@ -19,9 +19,9 @@ import _signal as signal  # not `signal`: it imports enum (~3 ms)
 import _socket
 import os
 
-from pyruntime import namespaces
+from pyruntime import faults, namespaces
 from pyruntime import syscalls as sc
-from pyruntime.errors import PyruntimeError, from_oserror
+from pyruntime.errors import PyruntimeError, from_oserror, internal_message
 from pyruntime.process import become, settings
 
 TYPE_CHECKING = False
@@ -79,7 +79,7 @@ def _guard(chan: Channel, what: str, fn: Any, *args: Any) -> NoReturn:
     except OSError as e:
         _fail(chan, from_oserror(e, what))
     except BaseException as e:  # noqa: B036 - report, then exit: never return into the CLI
-        _fail(chan, PyruntimeError(f"internal error in {what}: {type(e).__name__}: {e}"))
+        _fail(chan, PyruntimeError(internal_message(e, what)))
 
 
 def tenant_main(plan: ExecPlan, chan: Channel) -> NoReturn:
@@ -121,6 +121,7 @@ def _join(plan: ExecPlan, chan: Channel) -> None:
         if ns_type == "user":
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
+    faults.point("exec.joined")
     pid = os.fork()
     if pid == 0:
         _guard(chan, "exec", _become, plan, chan)
@@ -165,6 +166,7 @@ def _become(plan: ExecPlan, chan: Channel) -> None:
         pidfd_socket.send_own_pidfd(plan.pidfd_sock, pidfd_socket.EXEC)
     if plan.cpu_final is not None:
         _affinity(plan.cpu_final, "final")
+    faults.point("exec.in-container")
     exe, args, env = become.take_identity(proc, plan.caps, plan.scheduler, plan.ioprio, plan.seccomp, chan)
     try:
         # The channel is close-on-exec: its EOF tells P1 that the exec happened.

@@ -21,6 +21,26 @@ def read_stat(pid: int) -> tuple[str, int] | None:
         return None
 
 
+# The init's name until it execs the user's program (process/init.py sets it
+# with PR_SET_NAME; the kernel then replaces it with the program's at execve).
+INIT_COMM = "pyrt:[2:INIT]"
+
+
+def parse_stat_comm(text: str) -> tuple[str, int, str]:
+    """(state, starttime, comm): comm is what lies between the first '(' and the last ')'."""
+    state, start = parse_stat(text)
+    return state, start, text[text.index("(") + 1:text.rindex(")")]
+
+
+def read_proc(pid: int) -> tuple[str, int, str] | None:
+    """(state, starttime, comm) of pid, or None if there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return parse_stat_comm(f.read())
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 def process_alive(pid: int, start_time: int) -> bool:
     """True when pid runs and is the same process we started (its start time
     matches: a reused PID has a later one), and is not a zombie."""

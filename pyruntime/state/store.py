@@ -16,10 +16,10 @@ import errno
 import fcntl
 import os
 
-from pyruntime import SPEC_VERSION, jsonfast
+from pyruntime import SPEC_VERSION, faults, jsonfast
 from pyruntime.errors import ContainerExists, ContainerNotFound, PyruntimeError
 from pyruntime.state.ids import check_id
-from pyruntime.state.procfs import process_alive
+from pyruntime.state.procfs import INIT_COMM, read_proc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,20 +39,37 @@ class Container:
         self.dir = os.path.join(root, cid)
         self.data: dict[str, Any] = {}
         self._lock_fd = -1
+        self._creator: dict[str, int] | None = None  # this process, while it creates
 
     # -- lifetime of the directory -------------------------------------------------
     @classmethod
     def create(cls, root: str, cid: str) -> Container:
-        """Make the directory, locked; mkdir is the atomic "exactly one create wins"."""
+        """Make the directory, locked; mkdir is the atomic "exactly one create wins".
+
+        Between mkdir and flock a `delete --force` may take the lock first and
+        remove the directory (to it, a directory without state.json is what a
+        killed create leaves): then the id is free again, and we retry."""
         check_id(cid)
-        os.makedirs(root, mode=0o711, exist_ok=True)
+        _make_root(root)
         c = cls(root, cid)
-        try:
-            os.mkdir(c.dir, 0o711)
-        except FileExistsError:
-            raise ContainerExists(cid) from None
-        c.lock()
-        return c
+        for _ in range(5):
+            try:
+                os.mkdir(c.dir, 0o711)
+            except FileExistsError:
+                raise ContainerExists(cid) from None
+            try:
+                c.lock()
+            except FileNotFoundError:
+                continue
+            if os.path.exists(os.path.join(c.dir, "state.json")):
+                # Removed and made again by another create, which has finished:
+                # the directory we hold is not ours.
+                c.unlock()
+                raise ContainerExists(cid)
+            me = read_proc(os.getpid())
+            c._creator = {"pid": os.getpid(), "start_time": me[1] if me else -1}
+            return c
+        raise PyruntimeError(f"creating {c.dir}: removed again and again by another command")
 
     @classmethod
     def load(cls, root: str, cid: str, *, lock: bool = False) -> Container:
@@ -81,10 +98,25 @@ class Container:
         return c
 
     def lock(self) -> None:
-        """Exclusive flock on the directory: serialises commands on one id."""
-        if self._lock_fd < 0:
-            self._lock_fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        """Exclusive flock on the directory: serialises commands on one id.
+
+        The lock is on the directory we opened; while we waited, its holder
+        may have removed it (delete) and another create made a new one under
+        the same name. So once locked, the name must still lead to the locked
+        directory; if not, lock the new one (FileNotFoundError: none left)."""
+        while self._lock_fd < 0:
+            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            try:
+                now = os.stat(self.dir)
+            except FileNotFoundError:
+                os.close(fd)
+                raise
+            if (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+                self._lock_fd = fd
+            else:
+                os.close(fd)
 
     @property
     def lock_fd(self) -> int:
@@ -99,8 +131,13 @@ class Container:
         return os.path.isdir(self.dir)
 
     def destroy(self) -> None:
-        """Remove the directory and everything in it."""
-        for name in os.listdir(self.dir) if os.path.isdir(self.dir) else ():
+        """Remove the directory and everything in it; state.json last, so that
+        a delete killed half-way leaves what the next `delete --force` needs."""
+        names = os.listdir(self.dir) if os.path.isdir(self.dir) else []
+        names.sort(key=lambda n: n == "state.json")
+        for name in names:
+            if name == "state.json":
+                faults.point("delete.state-partial")
             try:
                 os.unlink(os.path.join(self.dir, name))
             except IsADirectoryError:
@@ -117,6 +154,10 @@ class Container:
     def save(self) -> None:
         """Write state.json atomically (a reader never sees half a file)."""
         self.data["version"] = FORMAT_VERSION
+        if self._creator is not None:
+            # who is creating it: a create killed half-way is told apart from
+            # one still at work by this process being gone (status())
+            self.data.setdefault("creator", self._creator)
         tmp = os.path.join(self.dir, ".state.json.tmp")
         with open(tmp, "w") as f:
             f.write(jsonfast.dumps(self.data))
@@ -139,20 +180,40 @@ class Container:
     def pid(self) -> int:
         return int(self.data.get("pid", 0))
 
+    def _init(self) -> tuple[str, int, str] | None:
+        """(state, start time, comm) of the init if it is the process create
+        started (a PID reused by another process has another start time) and
+        not a zombie; else None."""
+        if self.pid <= 0:
+            return None
+        st = read_proc(self.pid)
+        if st is None or st[1] != int(self.data.get("start_time", -1)) or st[0] in ("Z", "X", "x"):
+            return None
+        return st
+
     def init_alive(self) -> bool:
-        return process_alive(self.pid, int(self.data.get("start_time", -1)))
+        return self._init() is not None
 
     def status(self) -> str:
-        """created | running | paused | stopped, from facts on the host."""
-        alive = bool(self.data.get("pid")) and self.init_alive()
+        """created | running | paused | stopped (or creating), from facts on the host."""
+        init = self._init()
         if not self.data.get("created"):
-            # create has not finished (or was killed): its init may still be setting up.
-            return "creating" if alive else "stopped"
-        if not alive:
+            # create has not finished: its init may still be setting up, unless
+            # the create itself is gone (killed): then it never will be.
+            if init is None:
+                return "stopped"
+            cr = self.data.get("creator")
+            if cr and read_proc_start(int(cr.get("pid", 0))) != cr.get("start_time"):
+                return "stopped"
+            return "creating"
+        if init is None:
             return "stopped"
         if self._frozen():  # before created: runc pauses created containers too
             return "paused"
-        if os.path.exists(self.fifo):
+        # Created: the init waits on the fifo, still pyruntime's code (its
+        # name). A `start` killed after releasing it leaves the fifo behind,
+        # but the init has exec'd the user's program: running.
+        if init[2] == INIT_COMM and os.path.exists(self.fifo):
             return "created"
         return "running"
 
@@ -189,6 +250,20 @@ class Container:
         if self.data.get("annotations"):
             out["annotations"] = self.data["annotations"]
         return out
+
+
+def read_proc_start(pid: int) -> int:
+    st = read_proc(pid) if pid > 0 else None
+    return st[1] if st is not None and st[0] not in ("Z", "X", "x") else -1
+
+
+def _make_root(root: str) -> None:
+    try:
+        os.makedirs(root, mode=0o711, exist_ok=True)
+    except FileExistsError:
+        raise PyruntimeError(f"--root {root} is not a directory", path=root) from None
+    except OSError as e:
+        raise PyruntimeError(f"mkdir {root}: {os.strerror(e.errno or 0)}", path=root) from None
 
 
 def list_ids(root: str) -> list[str]:

@@ -43,3 +43,26 @@ def fake_sys(_no_real_syscalls: None) -> Iterator[RecordingSyscalls]:
         yield fake
     finally:
         syscalls.install(None)
+
+
+@pytest.fixture
+def waiting_init() -> Iterator[tuple[int, int]]:
+    """(pid, start time) of a live process named like a container init that
+    has not exec'd yet (pyrt:[2:INIT]): a Python child that renames itself."""
+    import subprocess
+    import sys
+    import time
+
+    code = "open('/proc/self/comm', 'w').write('pyrt:[2:INIT]'); import time; time.sleep(120)"
+    p = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        stat = Path(f"/proc/{p.pid}/stat")
+        deadline = time.monotonic() + 30
+        while "(pyrt:[2:INIT])" not in stat.read_text():
+            assert time.monotonic() < deadline, "the child did not rename itself"
+            time.sleep(0.01)
+        text = stat.read_text()
+        yield p.pid, int(text[text.rindex(")") + 2:].split()[19])
+    finally:
+        p.kill()
+        p.wait()

@@ -137,10 +137,17 @@ def test_status_no_pid_is_stopped(root: str) -> None:
     assert c.status() == "stopped"
 
 
-def test_status_created_with_fifo(root: str) -> None:
-    c = live(root)
+def test_status_created_with_fifo(root: str, waiting_init: tuple[int, int]) -> None:
+    pid, start = waiting_init  # still named pyrt:[2:INIT]: it has not exec'd
+    c = live(root, pid=pid, start_time=start)
     os.mkfifo(c.fifo)
     assert c.status() == "created"
+
+
+def test_status_fifo_left_by_a_killed_start_is_running(root: str) -> None:
+    c = live(root)  # this process: not named pyrt:[2:INIT], i.e. exec'd
+    os.mkfifo(c.fifo)
+    assert c.status() == "running"
 
 
 def test_status_running_without_fifo(root: str) -> None:
