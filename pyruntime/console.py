@@ -11,6 +11,7 @@ import struct
 import termios
 
 from pyruntime import syscalls as sc
+from pyruntime.errors import PyruntimeError
 
 TIOCSPTLCK = 0x40045431
 TIOCGPTN = 0x80045430
@@ -45,9 +46,10 @@ def send_master(socket_path: str, master: int, name: str) -> None:
     s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         s.connect(socket_path)
-    except OSError:
+    except OSError as e:
         s.close()
-        raise
+        raise PyruntimeError(f"--console-socket {socket_path}: connect: {os.strerror(e.errno or 0)}",
+                             path=socket_path, errno=e.errno) from None
     send_master_on(s, master, name)
 
 

@@ -68,7 +68,7 @@ def results(xml: Path) -> dict[str, str]:
             failure = case.find("error")
         skipped = case.find("skipped")
         if failure is not None:
-            msg = (failure.get("message") or "").splitlines()[0] if failure.get("message") else "failed"
+            msg = failure.get("message") or "failed"
             out[tid] = f"✘ **fails**: {_clean(msg)}"
         elif skipped is not None:
             out[tid] = f"– skipped: {_clean(skipped.get('message') or '')}"
@@ -78,6 +78,8 @@ def results(xml: Path) -> dict[str, str]:
 
 
 def _clean(s: str) -> str:
+    s = re.sub(r"/tmp/pytest-of-[^/]+/pytest-\d+/[^/ ]+/", "<tmp>/", s)  # the run's own temp dirs
+    s = re.sub(r"/tmp/pyrt-[a-z]+-[0-9a-f_]+", "<tmp>", s)
     s = re.sub(r"\s+", " ", s).replace("|", "\\|").strip()
     return s[:220] + ("…" if len(s) > 220 else "")
 
@@ -88,9 +90,10 @@ def attack_of(tid: str) -> str:
     base, _, param = name.partition("[")
     try:
         fn = getattr(importlib.import_module(mod), base)
-        doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else base
+        doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
     except (ImportError, AttributeError):
-        doc = base
+        doc = ""
+    doc = doc or base.removeprefix("test_").replace("_", " ")
     doc = doc.replace("|", "\\|")
     return f"{doc} [{param.rstrip(']')}]" if param else doc
 
@@ -98,7 +101,8 @@ def attack_of(tid: str) -> str:
 def table(ours: dict[str, str], theirs: dict[str, str]) -> str:
     rows = ["| attack | test | pyruntime | runc 1.1.5 |", "|---|---|---|---|"]
     for tid in sorted(set(ours) | set(theirs), key=lambda t: (_order(t), t)):
-        test = tid.split(".")[-1].replace("::", ": ")
+        mod, _, name = tid.partition("::")
+        test = f"{mod.rsplit('.', 1)[-1]}: {name}"
         rows.append(f"| {attack_of(tid)} | `{test}` | {ours.get(tid, 'not run')} | {theirs.get(tid, 'not run')} |")
     return "\n".join(rows) + "\n"
 

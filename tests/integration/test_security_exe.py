@@ -176,8 +176,15 @@ def _judge_live(attacks: list[dict[str, str]], control: dict[str, str], record_p
             assert a.get(key) != "ok", f"{key} of the runtime's process {a.get('comm')} was reachable: {a}"
     a = attacks[0]
     record_property("observed", f"{len(attacks)} runtime process(es) ({a['comm']}) stopped and attacked: "
-                                f"exe {errname(a['exe_path'])}, map_files {errname(a['map_w'])}, "
+                                f"exe {errname(a['exe_path'])}, map_files {_maps(a)}, "
                                 f"root {errname(a['root'])}, fds {_fds(a)}")
+
+
+def _maps(a: dict[str, str]) -> str:
+    """/proc/PID/map_files: the listing's errno, nothing listed, or what opening gave."""
+    if a["map_files"].startswith("-"):
+        return errname(a["map_files"])
+    return "lists nothing" if a["map_files"] == "0" else f"open for writing {errname(a['map_w'])}"
 
 
 def _fds(a: dict[str, str]) -> str:
@@ -252,6 +259,6 @@ def test_start_container_hook_cannot_reach_the_init_through_proc(
     if a.get("exe_path") == "ok":
         # reachable only as a sealed copy, never the host's file
         assert a["exe"].startswith("/memfd:") or a["exe"] == "/", a
-    record_property("observed", f"/proc/1 is {a['comm']}: exe {errname(a['exe_path'])} ({a['exe']}), "
-                                f"map_files {errname(a['map_w'])}, root {errname(a['root'])}, "
+    record_property("observed", f"/proc/1 is {a['comm']}: exe {errname(a['exe_path'])} ({errname(a['exe'])}), "
+                                f"map_files {_maps(a)}, root {errname(a['root'])}, "
                                 f"fds {_fds(a)}")

@@ -212,7 +212,8 @@ def test_rootless_refuses_what_the_user_cannot_do(
         assert words in p.stderr, describe(p)
     assert not (urt.root / cid).exists()
     assert cgroup_dirs(cid) == []
-    record_property("observed", f"{case}: refused: {p.stderr.strip().splitlines()[-1][:120]}")
+    msg = p.stderr.strip().splitlines()[-1].split('msg="', 1)[-1].rstrip('"')
+    record_property("observed", f"refused: {msg[:130]}")
 
 
 @pytest.fixture
