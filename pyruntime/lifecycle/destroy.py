@@ -39,9 +39,11 @@ def kill(c: Container, sig: int, all_procs: bool) -> None:
     if status not in ("created", "running", "paused"):
         raise StateError("container not running")
     mgr = factory.from_state(c.data.get("cgroup"))
-    if all_procs:
+    if all_procs and mgr.paths:
         mgr.signal_all(sig)
         return
+    # (rootless without cgroups, --all: nothing lists the processes but the
+    # init; with a pid namespace of its own, its end is everyone's)
     os.kill(c.pid, sig)
     if status == "paused" and sig == signal.SIGKILL:
         mgr.freeze(False)  # a frozen process cannot die

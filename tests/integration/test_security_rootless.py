@@ -186,6 +186,22 @@ def _no_userns(c: dict[str, Any]) -> None:
     del c["linux"]["uidMappings"], c["linux"]["gidMappings"]
 
 
+def test_rootless_kill_all_without_cgroups_stops_the_container(
+        urt: UserRuntime, cid: str, top: Path, busybox_rootfs: Path, user: User,
+        record_property: Observe) -> None:
+    """rootless kill --all KILL with no cgroup to list the processes: the container must still stop"""
+    b = rootless_bundle(top, busybox_rootfs, user, ["sh", "-c", "sleep 30 & sleep 30"])
+    p = run_nocapture(urt, "run", "--detach", "--bundle", str(b), cid)
+    assert p.returncode == 0, describe(p)
+    try:
+        k = urt("kill", "--all", cid, "KILL")
+        assert k.returncode == 0, describe(k)
+        wait_status(urt, cid, "stopped")
+    finally:
+        urt("delete", "--force", cid)
+    record_property("observed", "the init is signalled (its pid namespace ends with it): stopped")
+
+
 REFUSALS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "no-userns": (_no_userns, "requires user namespaces"),
     "map-host-root": (lambda c: c["linux"].update(uidMappings=[{"containerID": 0, "hostID": 0, "size": 1}]),
