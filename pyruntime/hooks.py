@@ -1,7 +1,8 @@
 """Running OCI hooks (runtime-spec "POSIX-platform Hooks").
 
 Each hook gets the container state as JSON on stdin and runs in its own
-process group, so that a timeout kills it together with its children. Its
+process group, so that a timeout kills it together with its children (and
+the descendants that left the group: kill_tree). Its
 stdout and stderr are captured (the last 4 KiB) and go into the error when it
 fails. Hooks of one kind run in the listed order; the first failure stops the
 rest, except with `warn=True` (poststop: the spec wants a warning and the
@@ -31,12 +32,18 @@ import os
 import select
 import time
 
-from pyruntime import jsonfast
+from pyruntime import faults, jsonfast
 from pyruntime.errors import PyruntimeError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
+    # track(pid) once a hook runs, track(None) once it is reaped: `create` and
+    # `start` record the running hook in state.json, so that if they are
+    # killed meanwhile, `delete` kills the hook too (kill_tree).
+    Track = Callable[[int | None], None]
 
 OUTPUT_KEPT = 4096  # bytes of a hook's output kept for its error message
 
@@ -54,12 +61,12 @@ def state_json(oci_version: str, cid: str, status: str, pid: int, bundle: str,
 
 
 def run_hooks(kind: str, hooks: list[dict[str, Any]], state: str, cwd: str | None,
-              env: dict[str, str] | None = None, warn: bool = False) -> None:
+              env: dict[str, str] | None = None, warn: bool = False, track: Track | None = None) -> None:
     """Run hooks.<kind> in order. env: the environment of a hook without
     `env` (None: ours). warn: log each failure and go on (poststop)."""
     for i, h in enumerate(hooks):
         try:
-            run_hook(f"hooks.{kind}[{i}]", h, state, cwd, env)
+            run_hook(f"hooks.{kind}[{i}]", h, state, cwd, env, track)
         except PyruntimeError as e:
             if not warn:
                 raise
@@ -69,7 +76,7 @@ def run_hooks(kind: str, hooks: list[dict[str, Any]], state: str, cwd: str | Non
 
 
 def run_hook(field: str, hook: dict[str, Any], state: str, cwd: str | None,
-             default_env: dict[str, str] | None = None) -> None:
+             default_env: dict[str, str] | None = None, track: Track | None = None) -> None:
     path = hook["path"]
     args = hook.get("args") or [path]
     env = hook.get("env")
@@ -104,7 +111,20 @@ def run_hook(field: str, hook: dict[str, Any], state: str, cwd: str | None,
     os.close(in_r)
     os.close(out_w)
     try:
-        output, timed_out, status = _supervise(pid, in_w, out_r, state.encode(), timeout)
+        try:
+            if track is not None:
+                track(pid)
+            faults.point("hooks.running")
+            output, timed_out, status = _supervise(pid, in_w, out_r, state.encode(), timeout)
+        except BaseException:
+            kill_tree(pid)  # never leave a hook behind, whatever went wrong here
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            raise
+        if track is not None:
+            track(None)
     finally:
         for fd in (in_w, out_r):
             try:
@@ -182,7 +202,7 @@ def _supervise(pid: int, in_w: int, out_r: int, data: bytes,
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 timed_out = True
-                _kill_group(pid)
+                kill_tree(pid)
                 _, status = os.waitpid(pid, 0)
                 break
     finally:
@@ -210,6 +230,62 @@ def _read(fd: int) -> bytes | None:
     except BlockingIOError:
         return b""
     return chunk if chunk else None
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL the hook, its process group, and its descendants that left
+    the group (setsid, setpgid). Found through /proc before anything dies:
+    a child whose parent exits is re-parented, out of reach. The group is
+    stopped first so that it cannot fork while /proc is read."""
+    try:
+        os.killpg(pid, signal.SIGSTOP)
+    except (ProcessLookupError, PermissionError):
+        pass
+    found = _descendants(pid)
+    for p in found:
+        try:
+            os.kill(p, signal.SIGSTOP)
+        except (ProcessLookupError, PermissionError):
+            pass
+    found |= _descendants(pid)  # forked by those outside the group before they stopped
+    _kill_group(pid)
+    for p in found:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _descendants(root: int) -> set[int]:
+    """Pids below root, from the parent pid in each /proc/<pid>/stat. Only
+    when /proc is of our own pid namespace: createContainer hooks run in the
+    container's, before pivot_root, with the host's /proc still mounted, whose
+    numbers would name other processes (none found then; the container's
+    pid namespace ends with its init, and takes the hook's children along)."""
+    try:
+        if int(os.readlink("/proc/self")) != os.getpid():
+            return set()
+    except (OSError, ValueError):
+        return set()
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(name))
+    out: set[int] = set()
+    todo = [root]
+    while todo:
+        for c in children.get(todo.pop(), ()):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
 
 
 def _kill_group(pgid: int) -> None:

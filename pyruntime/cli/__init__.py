@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         # package would be one more import (~0.35 ms) on every command
         mod = __import__(f"pyruntime.cli.cmd_{name}", fromlist=["main"])
         code: int = mod.main(gl, rest)
+        sys.stdout.flush()  # here, not at exit: a reader that went away is handled below
         return code
     except PyruntimeError as e:
         log.error(e.msg)

@@ -26,6 +26,9 @@ def main(g: Globals, argv: list[str]) -> int:
     path = os.path.join(p.get("bundle") or ".", "config.json")
     if os.path.exists(path):
         raise PyruntimeError(f"File {path} exists. Remove it first")
-    with open(path, "x") as f:
-        f.write(json.dumps(spec, indent="\t"))
+    try:
+        with open(path, "x") as f:
+            f.write(json.dumps(spec, indent="\t"))
+    except OSError as e:
+        raise PyruntimeError(f"open {path}: {os.strerror(e.errno or 0)}", path=path) from None
     return 0

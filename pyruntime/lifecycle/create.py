@@ -186,8 +186,9 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
                 netdevices.move(net_devices, pid)
             faults.point("create.prestart")
             state = hook_state(c, "creating", pid)
-            run_hooks("prestart", cfg.hooks.get("prestart") or [], state, cfg.bundle)
-            run_hooks("createRuntime", cfg.hooks.get("createRuntime") or [], state, cfg.bundle)
+            run_hooks("prestart", cfg.hooks.get("prestart") or [], state, cfg.bundle, track=c.track_hook)
+            run_hooks("createRuntime", cfg.hooks.get("createRuntime") or [], state, cfg.bundle,
+                      track=c.track_hook)
 
         log.debug(f"create {o.cid}: bundle {cfg.bundle}, cgroup {mgr.paths}")
         spawned = spawn(plan, on_pid, prestart)
@@ -270,9 +271,12 @@ def _set_rlimits(pid: int, rlimits: list[dict[str, int | str]]) -> None:
 
 def _write_pid_file(path: str, pid: int) -> None:
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.rename(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.rename(tmp, path)
+    except OSError as e:
+        raise PyruntimeError(f"--pid-file {path}: {os.strerror(e.errno or 0)}", path=path) from None
 
 
 def _owner() -> str:

@@ -54,6 +54,10 @@ def destroy(c: Container) -> None:
     then run poststop hooks."""
     mgr = factory.from_state(c.data.get("cgroup"))
     faults.point("delete.start")
+    if c.hook_left():  # create or start was killed while it ran a hook
+        from pyruntime.hooks import kill_tree
+
+        kill_tree(c.hook_left())
     if c.init_alive():
         try:
             os.kill(c.pid, signal.SIGKILL)

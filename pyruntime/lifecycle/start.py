@@ -104,7 +104,8 @@ def start(c: Container) -> int:
             # hooks: runtime-spec 1.3, a poststart failure is an error that stops the container
             # (runc 1.1.5 runs poststart during `create`, status "created")
             try:
-                run_hooks("poststart", poststart, hook_state(c, "running", c.pid), c.data.get("bundle"))
+                run_hooks("poststart", poststart, hook_state(c, "running", c.pid), c.data.get("bundle"),
+                          track=c.track_hook)
             except PyruntimeError:
                 _stop(c)
                 raise

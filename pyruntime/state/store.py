@@ -180,6 +180,23 @@ class Container:
     def pid(self) -> int:
         return int(self.data.get("pid", 0))
 
+    def track_hook(self, pid: int | None) -> None:
+        """Record the hook this command runs now (None: it is done), so that
+        `delete` can kill it if this command is killed meanwhile."""
+        if pid is None:
+            if self.data.pop("hook", None) is not None:
+                self.save()
+            return
+        st = read_proc(pid)
+        self.data["hook"] = {"pid": pid, "start_time": st[1] if st else -1}
+        self.save()
+
+    def hook_left(self) -> int:
+        """The pid of a hook a killed command left running, or 0."""
+        h = self.data.get("hook") or {}
+        pid = int(h.get("pid") or 0)
+        return pid if pid and read_proc_start(pid) == h.get("start_time") else 0
+
     def _init(self) -> tuple[str, int, str] | None:
         """(state, start time, comm) of the init if it is the process create
         started (a PID reused by another process has another start time) and

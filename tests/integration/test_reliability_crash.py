@@ -271,3 +271,34 @@ def test_internal_error_in_exec_tenant(rt: Any, cid: str, make_bundle: MakeBundl
     assert "internal error in exec at pyruntime/process/tenant.py" in line, line
     assert state_json(rt, cid)["status"] == "running"  # type: ignore[index]
     delete_force_leaves_nothing(rt, cid, bundle, bystander)
+
+
+@pytest.mark.parametrize("kind", ["prestart", "createRuntime", "poststart"])
+def test_killed_while_a_hook_runs(rt: Any, cid: str, make_bundle: MakeBundle, bystander: Bystander,
+                                  tmp_path: Path, kind: str) -> None:
+    """The hook is recorded in state.json while it runs: `delete --force`
+    after a create or start killed meanwhile kills the hook too."""
+    pid_file = tmp_path / "hook.pid"
+
+    def hooks(cfg: dict[str, Any]) -> None:
+        cfg["hooks"] = {kind: [{"path": "/bin/sh", "args": ["sh", "-c", f"echo $$ > {pid_file}; exec sleep 300"]}]}
+
+    bundle = make_bundle(["sleep", "300"], mutate=hooks)
+    if kind == "poststart":
+        must(create(rt, bundle, cid))
+        p = faulty(rt, "hooks.running", "start", cid)
+        expected = {"running"}
+    else:
+        p = faulty(rt, "hooks.running", "create", "--bundle", str(bundle), cid)
+        expected = {"stopped"}
+    assert p.returncode == KILLED, f"not reached: rc={p.returncode} {p.stderr}"
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip() != "", what="the hook to start")
+    hook = int(pid_file.read_text())
+    try:
+        assert alive(hook)
+        assert_state_tells_truth(rt, cid, expected)
+        delete_force_leaves_nothing(rt, cid, bundle, bystander)
+        wait_for(lambda: not alive(hook), timeout=5, what="the hook to be killed by delete")
+    finally:
+        if alive(hook):
+            os.kill(hook, 9)
