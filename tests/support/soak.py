@@ -89,14 +89,26 @@ class Soak:
             (self.memcg / "cgroup.procs").write_text("0")
 
     def _cmd(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([self.runtime, "--root", str(self.root), *args], stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=120,
-                              preexec_fn=self._enter_memcg)
+        # A development venv may be reinstalled (pip) under a long soak: its
+        # launcher is missing for a moment. Wait for it rather than fail.
+        for _ in range(60):
+            try:
+                return subprocess.run([self.runtime, "--root", str(self.root), *args],
+                                      stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                      timeout=120, preexec_fn=self._enter_memcg)
+            except FileNotFoundError:
+                time.sleep(1)
+        raise RuntimeError(f"{self.runtime} is gone")
 
     # -- one cycle ---------------------------------------------------------------------
     def cycle(self, i: int) -> None:
         cid = f"{self.tag}-{i}"
         p = self._cmd("run", "--keep", "--bundle", str(self.bundle), cid)
+        if p.returncode != 0 and ("ModuleNotFoundError" in p.stderr or "ImportError" in p.stderr):
+            # the same: half-installed for a moment; this cycle again
+            self._cmd("delete", "--force", cid)
+            time.sleep(2)
+            p = self._cmd("run", "--keep", "--bundle", str(self.bundle), cid)
         if p.returncode != 0:
             raise RuntimeError(f"cycle {i}: run rc={p.returncode}: {p.stderr.strip()}")
         p = self._cmd("delete", cid)
