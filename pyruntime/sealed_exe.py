@@ -16,9 +16,15 @@ So before anything else, these commands copy `/proc/self/exe` into a memfd,
 seal it (no write, grow, shrink, or seal change: `F_SEAL_*`), and execve
 that copy with the same argv and environment. From then on `/proc/self/exe`
 of every process of the container's birth is the sealed memfd: reachable,
-but writes fail with EPERM. The cost is one more interpreter start (a few
-ms; the copy itself is the size of the executable: 17 KiB for a shared
-libpython build, ~7 MiB for a static one).
+but writes fail with EPERM. The copy is the size of the executable: 17 KiB
+for a shared libpython build, ~7 MiB for a static one.
+
+The launcher (bin/pyruntime) normally starts these commands through
+pyruntime/_sealexec.c, which makes the same copy (same name and seals, so
+running_sealed() is True here) and execs it: Python starts once. Only
+without it (editable installs, `python -m pyruntime`, tests calling the
+launcher's code directly) does reexec_sealed() below re-exec, which costs
+one more interpreter start (~10 ms).
 """
 
 from __future__ import annotations
