@@ -24,8 +24,7 @@ MakeBundle = Callable[..., Path]
 # What a command may answer when another one got there first.
 RACE_ERRORS = ("container does not exist", "container not running", "already exists",
                "cannot start a container that has stopped", "cannot start an already running container",
-               "is not stopped", "not stopped", "cannot delete container",
-               "exec fifo: open")  # runc 1.1.5: a start whose fifo a delete removed
+               "is not stopped", "not stopped", "cannot delete container")
 
 
 @pytest.fixture(params=["pyruntime", "runc"])
@@ -116,7 +115,10 @@ def test_twenty_creates_of_one_id(runtime: Any, cid: str, make_bundle: MakeBundl
     assert_no_traces(runtime, cid, bundle)
 
 
-def _check_race_outputs(results: list[tuple[str, subprocess.CompletedProcess[str]]]) -> None:
+def _check_race_outputs(results: list[tuple[str, subprocess.CompletedProcess[str]]], runc: bool) -> None:
+    """runc 1.1.5 answers a start that lost a race in its own words ("exec fifo:
+    open ...", "remove .../exec.fifo: ...", "container process is already
+    dead"): for it, only a clean one-line failure is required."""
     for what, p in results:
         _clean_failure(p)
         if what == "state" and p.returncode == 0:
@@ -127,7 +129,8 @@ def _check_race_outputs(results: list[tuple[str, subprocess.CompletedProcess[str
             if st["status"] == "stopped":
                 assert st["pid"] == 0
         elif p.returncode != 0:
-            assert any(e in p.stderr for e in RACE_ERRORS), f"{what}: {p.stderr!r}"
+            assert len(p.stderr.strip().splitlines()) == 1, f"{what}: {p.stderr!r}"
+            assert runc or any(e in p.stderr for e in RACE_ERRORS), f"{what}: {p.stderr!r}"
 
 
 @pytest.mark.parametrize("started", [True, False], ids=["running", "created"])
@@ -145,7 +148,7 @@ def test_state_kill_delete_race_on_one_container(runtime: Any, cid: str, make_bu
         # a different order each round
         cmds = cmds[round_:] + cmds[:round_]
         results = _concurrently(len(cmds), lambda i, cmds=cmds: (cmds[i][0], run_nocapture(runtime, *cmds[i])))
-        _check_race_outputs(results)
+        _check_race_outputs(results, runc=Path(runtime.path).name == "runc")
         # one `delete --force` always succeeds: nothing is left
         forced = [p for what, p in results if what == "delete" and p.args[-2:-1] == ["--force"]]
         assert any(p.returncode == 0 for p in forced)
