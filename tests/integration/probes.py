@@ -11,27 +11,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
+from tests.support.isolation import CGROUP_ROOT, RuntimeLike, kill_pid, remove_cgroup_tree
+from tests.support.isolation import pid_alive as alive
 
 # RFC 3339 date-time, as Go's time.RFC3339 / RFC3339Nano produce it.
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-
-
-class RuntimeLike(Protocol):
-    """What tests need from the conftest `Runtime` (its cmd() and root)."""
-
-    path: str
-    root: Path
-
-    def cmd(self, *args: str) -> list[str]: ...
 
 
 def run_nocapture(rt: RuntimeLike, *args: str, timeout: float = 30, stdout: Path | None = None,
@@ -100,12 +91,6 @@ def proc_state(pid: int) -> str | None:
     except (FileNotFoundError, ProcessLookupError):
         return None
     return stat[stat.rindex(")") + 2]
-
-
-def alive(pid: int) -> bool:
-    """True for a process that exists and is not a zombie."""
-    st = proc_state(pid)
-    return st is not None and st not in ("Z", "X")
 
 
 def cmdline(pid: int) -> list[str]:
@@ -197,10 +182,7 @@ def mounts_mentioning(path: Path) -> list[str]:
 
 def kill_pids(pids: Iterable[int]) -> None:
     for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_pid(pid)
 
 
 def remove_cgroups(cid: str) -> None:
@@ -208,21 +190,7 @@ def remove_cgroups(cid: str) -> None:
     still in them. For cleaning up after a runtime that left them behind."""
     kill_pids(cgroup_pids(cid))
     for d in sorted(cgroup_dirs(cid), key=lambda p: len(p.parts), reverse=True):
-        for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: len(p.parts),
-                          reverse=True):
-            _rmdir_retry(sub)
-        _rmdir_retry(d)
-
-
-def _rmdir_retry(d: Path) -> None:
-    for _ in range(50):
-        try:
-            d.rmdir()
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            time.sleep(0.02)
+        remove_cgroup_tree(d)
 
 
 def edit_config(bundle: Path, fn: Callable[[dict[str, Any]], None]) -> None:

@@ -24,6 +24,10 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 class RuntimeLike(Protocol):
+    """What tests need from the conftest `Runtime`: its binary, --root,
+    cmd() and the call that runs a command."""
+
+    path: str
     root: Path
 
     def cmd(self, *args: str) -> list[str]: ...
@@ -190,18 +194,24 @@ def cgroup_dir(hierarchy_mount: Path, path: str) -> Path:
 
 
 def remove_cgroup_tree(d: Path) -> None:
-    """Remove a cgroup directory tree we created (only empty cgroups can go)."""
+    """Remove a cgroup directory tree (deepest first). Only empty cgroups can
+    go, and one whose last task just exited may stay busy for a moment."""
     if not d.is_dir():
         return
     for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        rmdir_retry(sub)
+    rmdir_retry(d)
+
+
+def rmdir_retry(d: Path, tries: int = 50) -> None:
+    for _ in range(tries):
         try:
-            sub.rmdir()
+            d.rmdir()
+            return
+        except FileNotFoundError:
+            return
         except OSError:
-            pass
-    try:
-        d.rmdir()
-    except OSError:
-        pass
+            time.sleep(0.02)
 
 
 # ---------------------------------------------------------------- probes
