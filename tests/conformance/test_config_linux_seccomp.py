@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 
 from tests.conftest import Runtime
 from tests.integration.probes import create, must
+from tests.support.fdsocket import FdServer
 from tests.support.isolation import describe
 
 MakeBundle = Callable[..., Path]
@@ -57,54 +56,7 @@ def test_errno_ret_on_an_action_without_errno_fails(rt: Runtime, cid: str, make_
 
 # ---------------------------------------------------------------- notify: the seccomp agent's view
 
-class Agent:
-    """A seccomp agent on an AF_UNIX SOCK_STREAM socket: records, per
-    connection, each recvmsg's (data, fds) until the runtime closes it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.srv.bind(str(path))
-        self.srv.listen(4)
-        self.srv.settimeout(0.2)
-        self.connections: list[list[tuple[bytes, list[int]]]] = []
-        self.closed: list[bool] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.srv.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            msgs: list[tuple[bytes, list[int]]] = []
-            self.connections.append(msgs)
-            closed = False
-            with conn:
-                conn.settimeout(10)
-                try:
-                    while True:
-                        data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 8)
-                        if not data and not fds:
-                            closed = True
-                            break
-                        msgs.append((data, fds))
-                except OSError:
-                    pass
-            self.closed.append(closed)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.srv.close()
-        for msgs in self.connections:
-            for _data, fds in msgs:
-                for fd in fds:
-                    os.close(fd)
+Agent = FdServer  # a seccomp agent that only records what it receives
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import os
 import select
 import shutil
 import signal
-import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from tests.integration.probes import (
     status_of,
     wait_for,
 )
+from tests.support.fdsocket import FdServer
 from tests.support.isolation import describe, start_detached
 
 MakeBundle = Callable[..., Path]
@@ -42,50 +42,21 @@ def _needs_the_flag(rt: Any) -> None:
         pytest.skip("runc 1.1.5 predates --pidfd-socket (added in runc 1.2)")
 
 
-class PidfdListener:
-    """Accepts connections on `path`; from each: the data and the one fd."""
+class PidfdListener(FdServer):
+    """The --pidfd-socket peer: each connection brings one message, the
+    kind ("standard", "setns") with one pidfd, then the runtime closes it."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.srv.bind(str(path))
-        self.srv.listen(4)
-        self.srv.settimeout(0.1)
-        self.got: list[tuple[bytes, list[int], bool]] = []  # (data, fds, closed after the message)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.srv.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(10)
-                try:
-                    data, fds, _flags, _addr = socket.recv_fds(conn, 256, 4)
-                    closed = conn.recv(1) == b""
-                except OSError:
-                    data, fds, closed = b"", [], False
-            self.got.append((data, fds, closed))
+    def got(self, i: int = 0) -> tuple[bytes, list[int], bool]:
+        """Connection i: (data, fds, closed after the message)."""
+        self.wait_closed(i + 1)
+        msgs = self.connections[i]
+        assert len(msgs) == 1, msgs
+        return msgs[0][0], msgs[0][1], self.closed[i]
 
     def pidfd(self, i: int = 0) -> int:
-        wait_for(lambda: len(self.got) > i, timeout=10, what="the pidfd")
-        data, fds, _ = self.got[i]
-        assert len(fds) == 1, self.got
+        _data, fds, _closed = self.got(i)
+        assert len(fds) == 1, self.connections
         return fds[0]
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.srv.close()
-        for _, fds, _ in self.got:
-            for fd in fds:
-                os.close(fd)
 
 
 @pytest.fixture
@@ -121,8 +92,8 @@ def test_create_sends_the_inits_pidfd(rt: Any, cid: str, make_bundle: MakeBundle
                                       listener: PidfdListener) -> None:
     must(create(rt, make_bundle(["sleep", "60"]), cid, "--pidfd-socket", str(listener.path)))
     fd = listener.pidfd()
-    data, _, closed = listener.got[0]
-    assert data == b"standard" and closed, listener.got
+    data, _, closed = listener.got()
+    assert data == b"standard" and closed, listener.connections
     assert os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[pidfd]"
     init = rt.state(cid)["pid"]
     assert pidfd_pid(fd) == init
@@ -139,7 +110,7 @@ def test_run_detached_and_foreground(rt: Any, cid: str, make_bundle: MakeBundle,
     b = make_bundle(["sleep", "60"])
     init = start_detached(rt, b, cid, "--pidfd-socket", str(listener.path))
     fd = listener.pidfd()
-    assert pidfd_pid(fd) == init and listener.got[0][0] == b"standard"
+    assert pidfd_pid(fd) == init and listener.got()[0] == b"standard"
     kill_through(fd)
     must(rt("delete", cid))
 
@@ -162,8 +133,8 @@ def test_exec_sends_the_processes_pidfd(rt: Any, cid: str, make_bundle: MakeBund
     must(run_nocapture(rt, "exec", "--detach", "--pid-file", str(pid_file), "--pidfd-socket",
                        str(listener.path), cid, "sleep", "50"))
     fd = listener.pidfd()
-    data, _, closed = listener.got[0]
-    assert data == b"setns" and closed, listener.got
+    data, _, closed = listener.got()
+    assert data == b"setns" and closed, listener.connections
     pid = int(pid_file.read_text())
     assert pidfd_pid(fd) == pid != init
     kill_through(fd)
