@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tests.support.isolation import build_probe
 
 
 @pytest.fixture
 def sleep_bundle(make_bundle: Callable[..., Path]) -> Path:
     """A bundle whose process sleeps long enough to be seen running."""
     return make_bundle(["sleep", "30"], name="sleep-bundle")
+
+
+def _static_probe(name: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/support/probes/<name>.c built statically, once per session;
+    scripts/guest/test.sh builds them on the host (gcc is slow in the guest)
+    and passes their directory as PYRT_PROBES_DIR."""
+    prebuilt = os.environ.get("PYRT_PROBES_DIR")
+    if prebuilt and (Path(prebuilt) / name).exists():
+        return Path(prebuilt) / name
+    return build_probe(name, tmp_path_factory.mktemp("probes"))
+
+
+@pytest.fixture(scope="session")
+def memhog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _static_probe("memhog", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def forkmany(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _static_probe("forkmany", tmp_path_factory)

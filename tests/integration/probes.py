@@ -198,3 +198,18 @@ def edit_config(bundle: Path, fn: Callable[[dict[str, Any]], None]) -> None:
     cfg = json.loads(cfg_path.read_text())
     fn(cfg)
     cfg_path.write_text(json.dumps(cfg, indent=2))
+
+
+def read_events(proc: subprocess.Popen[str], until: Callable[[list[dict[str, Any]]], bool],
+                timeout: float) -> list[dict[str, Any]]:
+    """JSON lines from `events` (proc's stdout) until `until(got)` holds, the
+    stream ends or `timeout` seconds pass."""
+    assert proc.stdout is not None
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not until(got):
+        line = proc.stdout.readline()
+        if not line:
+            break
+        got.append(json.loads(line))
+    return got

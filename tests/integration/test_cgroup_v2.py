@@ -25,7 +25,6 @@ import pytest
 
 from tests.support.isolation import (
     add_capabilities,
-    build_probe,
     create_detached,
     describe,
     host_block_device,
@@ -99,24 +98,6 @@ def v2_path(pid: int | str) -> str:
 
 def sh(script: str) -> list[str]:
     return ["sh", "-c", script]
-
-
-def _probe(name: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # scripts/guest/test.sh builds the probes on the host: gcc is slow in the guest
-    prebuilt = os.environ.get("PYRT_PROBES_DIR")
-    if prebuilt and (Path(prebuilt) / name).exists():
-        return Path(prebuilt) / name
-    return build_probe(name, tmp_path_factory.mktemp("probes"))
-
-
-@pytest.fixture(scope="session")
-def memhog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _probe("memhog", tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def forkmany(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _probe("forkmany", tmp_path_factory)
 
 
 # ---------------------------------------------------------------- eBPF (any cgroup2 hierarchy)

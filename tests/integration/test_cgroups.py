@@ -13,7 +13,6 @@ import pytest
 
 from tests.support.isolation import (
     add_capabilities,
-    build_probe,
     cgroup_dir,
     create_detached,
     describe,
@@ -62,11 +61,6 @@ def with_cgroups_path(path: str, extra: Callable[[dict[str, Any]], None] | None 
         if extra is not None:
             extra(c)
     return mutate
-
-
-@pytest.fixture(scope="session")
-def memhog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_probe("memhog", tmp_path_factory.mktemp("probes"))
 
 
 # ---------------------------------------------------------------- placement
@@ -133,11 +127,6 @@ def test_memory_under_limit_survives(rt: Any, cid: str, cgpath: str, make_bundle
 
 
 # ---------------------------------------------------------------- pids
-
-@pytest.fixture(scope="session")
-def forkmany(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_probe("forkmany", tmp_path_factory.mktemp("probes"))
-
 
 def _forked(out: str) -> tuple[int, int]:
     fields: dict[str, str] = {}

@@ -8,17 +8,16 @@ This machine is hybrid: the v2 tests run in the qemu guest lane
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.probes import read_events
 from tests.support.cgfiles import V2_ROOT, oom_kills, pure_v2, remove_test_cgroups
-from tests.support.isolation import build_probe, describe, install_probe, start_detached, wait_for
+from tests.support.isolation import describe, install_probe, start_detached, wait_for
 
 MakeBundle = Callable[..., Path]
 MIB = 1 << 20
@@ -33,14 +32,6 @@ def cgpath(rt: Any, cid: str) -> Iterator[str]:
     yield path
     rt.cleanup()
     remove_test_cgroups(path)
-
-
-@pytest.fixture(scope="session")
-def memhog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    prebuilt = os.environ.get("PYRT_PROBES_DIR")
-    if prebuilt and (Path(prebuilt) / "memhog").exists():
-        return Path(prebuilt) / "memhog"
-    return build_probe("memhog", tmp_path_factory.mktemp("probes"))
 
 
 def bundle(make_bundle: MakeBundle, cgpath: str, args: list[str],
@@ -84,19 +75,6 @@ def test_events_stats_from_v2_files(rt: Any, cid: str, cgpath: str, make_bundle:
     assert data["intel_rdt"] == {} and data["network_interfaces"] is None
 
 
-def _read_events(proc: subprocess.Popen[str], until: Callable[[list[dict[str, Any]]], bool],
-                 timeout: float) -> list[dict[str, Any]]:
-    assert proc.stdout is not None
-    got: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not until(got):
-        line = proc.stdout.readline()
-        if not line:
-            break
-        got.append(json.loads(line))
-    return got
-
-
 def test_events_oom_from_memory_events(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle,
                                        memhog: Path) -> None:
     # memory+swap == limit: no swap (memory.swap.max 0), so memhog is OOM-killed
@@ -107,14 +85,14 @@ def test_events_oom_from_memory_events(rt: Any, cid: str, cgpath: str, make_bund
     proc = subprocess.Popen(rt.cmd("events", "--interval=1s", cid), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
-        got = _read_events(proc, lambda g: len(g) >= 1, 30)
+        got = read_events(proc, lambda g: len(g) >= 1, 30)
         assert [e["type"] for e in got] == ["stats"], got
         (b / "rootfs" / "go").write_text("")
-        got = _read_events(proc, lambda g: any(e["type"] == "oom" for e in g), 60)
+        got = read_events(proc, lambda g: any(e["type"] == "oom" for e in g), 60)
         assert [e for e in got if e["type"] == "oom"] == [{"type": "oom", "id": cid}], got
         assert oom_kills(cgpath) >= 1
         # one OOM kill, one event: the stats that follow bring no second one
-        got = _read_events(proc, lambda g: len(g) >= 2, 10)
+        got = read_events(proc, lambda g: len(g) >= 2, 10)
         assert all(e["type"] == "stats" for e in got), got
         assert rt("delete", "--force", cid).returncode == 0
         proc.wait(timeout=30)

@@ -11,19 +11,17 @@ refuses the v1-only realtime fields by name."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.probes import read_events
 from tests.support import cgfiles
 from tests.support.cgfiles import pure_v2, remove_test_cgroups
 from tests.support.isolation import (
-    build_probe,
     describe,
     install_probe,
     pid_alive,
@@ -69,24 +67,6 @@ def cgpath(rt: Any, cid: str) -> Iterator[str]:
     yield path
     rt.cleanup()
     remove_test_cgroups(path)
-
-
-def _probe(name: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # scripts/guest/test.sh builds the probes on the host: gcc is slow in the guest
-    prebuilt = os.environ.get("PYRT_PROBES_DIR")
-    if prebuilt and (Path(prebuilt) / name).exists():
-        return Path(prebuilt) / name
-    return build_probe(name, tmp_path_factory.mktemp("probes"))
-
-
-@pytest.fixture(scope="session")
-def memhog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _probe("memhog", tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def forkmany(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _probe("forkmany", tmp_path_factory)
 
 
 def has_memsw() -> bool:
@@ -354,19 +334,6 @@ def test_events_errors(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle) 
     fails_with(rt("events", "--stats", cid), f"container with id {cid} is not running")
 
 
-def _read_events(proc: subprocess.Popen[str], until: Callable[[list[dict[str, Any]]], bool],
-                 timeout: float) -> list[dict[str, Any]]:
-    assert proc.stdout is not None
-    got: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not until(got):
-        line = proc.stdout.readline()
-        if not line:
-            break
-        got.append(json.loads(line))
-    return got
-
-
 def test_events_interval_and_oom(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle,
                                  memhog: Path) -> None:
     mem: dict[str, Any] = {"limit": 32 * MIB}
@@ -379,11 +346,11 @@ def test_events_interval_and_oom(rt: Any, cid: str, cgpath: str, make_bundle: Ma
     proc = subprocess.Popen(rt.cmd("events", "--interval=300ms", cid), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
-        got = _read_events(proc, lambda g: sum(e["type"] == "stats" for e in g) >= 2, 10)
+        got = read_events(proc, lambda g: sum(e["type"] == "stats" for e in g) >= 2, 10)
         assert [e["type"] for e in got] == ["stats", "stats"], got
         assert all(e["id"] == cid and set(e["data"]) == STATS_KEYS for e in got)
         go(b)
-        got = _read_events(proc, lambda g: any(e["type"] == "oom" for e in g), 20)
+        got = read_events(proc, lambda g: any(e["type"] == "oom" for e in g), 20)
         ooms = [e for e in got if e["type"] == "oom"]
         assert ooms == [{"type": "oom", "id": cid}], got
         # the stream ends once the container is gone
@@ -406,7 +373,7 @@ def test_events_end_when_container_stops(rt: Any, cid: str, cgpath: str,
     proc = subprocess.Popen(rt.cmd("events", "--interval=200ms", cid), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
-        _read_events(proc, lambda g: len(g) >= 1, 10)
+        read_events(proc, lambda g: len(g) >= 1, 10)
         go(b)
         assert wait_for(lambda: not pid_alive(init))
         if rt.name == "runc":
