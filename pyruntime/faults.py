@@ -10,8 +10,8 @@ can make pyruntime fail, to prove that what it leaves is consistent
   raise  raise FaultInjected there: an internal error (not a PyruntimeError)
   hang   stop there until killed from outside
 
-The variable is read once, when this module is imported (by the command's
-process, before it forks); without it `point()` is one comparison.
+The variable is read when this module is imported (by the command's process,
+before it forks) or by load(); without it `point()` is one comparison.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from __future__ import annotations
 import _signal as signal  # built in, loaded at start; `signal` would import enum (~3 ms)
 import os
 
-_WANT = os.environ.get("PYRUNTIME_FAULT") or ""
-_POINT, _, _ACTION = _WANT.partition(":")
-_MAIN_PID = os.getpid()  # the pyruntime command itself; children are its forks
+_POINT = _ACTION = ""
+_MAIN_PID = -1  # the pyruntime command itself; children are its forks
 _KILL_PIPE = -1
 
 
@@ -41,8 +40,20 @@ def _arm() -> int:
     return w
 
 
-if _POINT:
-    _KILL_PIPE = _arm()
+def load() -> None:
+    """Read PYRUNTIME_FAULT for this process: at import, and again in a warm
+    server's worker (pyruntime/warm.py), which is the command's process there."""
+    global _POINT, _ACTION, _MAIN_PID, _KILL_PIPE
+    _POINT, _, _ACTION = (os.environ.get("PYRUNTIME_FAULT") or "").partition(":")
+    _MAIN_PID = os.getpid()
+    if _KILL_PIPE >= 0:
+        os.close(_KILL_PIPE)
+        _KILL_PIPE = -1
+    if _POINT:
+        _KILL_PIPE = _arm()
+
+
+load()
 
 
 class FaultInjected(Exception):

@@ -1,0 +1,352 @@
+"""The warm server: `state`, `start`, `kill` and `delete` without an interpreter start.
+
+Starting CPython costs ~7 ms here before any of our code runs, and the CLI's
+imports a few more; runc answers `state` in ~5 ms, and containerd's shim calls
+`start`, `delete` and `delete --force` for every `docker run`. So for these
+four commands the launcher execs pyruntime/_warm (C), which hands its argv,
+environment, umask, stdio and working directory over a unix socket to a server
+that has imported the CLI once. The server forks a worker per command; the
+worker becomes the command's process (those fds, that directory and
+environment, the caller's rlimits) and runs cli.main(); the server sends the
+worker's wait status back and the client exits the same way (a SIGKILLed
+worker makes a SIGKILLed client).
+
+What a fork of the server shares with the caller, and is checked per request
+(else the client runs the command itself): uid 0; every namespace; the root
+directory; the cgroups (the socket's name includes them, so a server lives in
+its callers' cgroups); capabilities, no_new_privs, seccomp, LSM label;
+rlimits (copied into the worker, refused where the caller's hard limit is
+higher than the server's). Not copied: scheduling policy, nice, I/O
+priority and oom_score_adj of the caller; hooks run by a served `start` or
+`delete` (poststart, poststop) get the server's.
+
+Create, run and exec are never served: their container process must be a
+descendant of the caller (containerd's shim and conmon are subreapers that
+reap it), and a process cannot be handed to another parent.
+
+Lifetime: a command the client could not hand over (no server yet) starts one
+when it is done (spawn()); the server exits after PYRUNTIME_WARM_IDLE seconds
+without a request (default 10), when its socket is replaced or removed, or
+when its --root goes away. PYRUNTIME_WARM=0 turns it off.
+Sockets live in /run/pyruntime-warm (root's, mode 0700); the client refuses
+that directory otherwise and checks the server is root (SO_PEERCRED).
+"""
+
+from __future__ import annotations
+
+import _socket
+import gc
+import os
+import sys
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import select
+
+WARM_DIR = "/run/pyruntime-warm"
+MAX_MSG = 192 * 1024  # as _warm.c
+DEFAULT_IDLE_S = 10.0
+NAMESPACES = ("mnt", "pid", "net", "user", "ipc", "uts", "cgroup", "time")
+STATUS_FIELDS = (b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb", b"NoNewPrivs", b"Seccomp")
+# Everything the served commands import, so that a worker imports nothing.
+PRELOAD = ("pyruntime.cli", "pyruntime.cli.cmd_state", "pyruntime.cli.cmd_start", "pyruntime.cli.cmd_kill",
+           "pyruntime.cli.cmd_delete", "pyruntime.lifecycle.start", "pyruntime.lifecycle.destroy",
+           "pyruntime.state.store", "pyruntime.state.ids", "pyruntime.cgroups.factory", "pyruntime.cgroups.manager",
+           "pyruntime.cgroups.v2", "pyruntime.cgroups.pending", "pyruntime.hooks", "pyruntime.notify_socket",
+           "pyruntime.errors", "pyruntime.log", "pyruntime.rootless", "pyruntime.faults")
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+Limits = list[tuple[int, tuple[int, int]]]
+
+
+# --- the command side: start a server after a command that found none -------
+
+
+def spawn(spec: str) -> None:
+    """PYRUNTIME_WARM_SPAWN=<socket>:<root> (set by _warm.c when nobody
+    answered): start the server for that socket in the background, as a
+    grandchild in its own session, with no fd of ours (a caller reading our
+    stdout until EOF must not wait for it)."""
+    path, _, root = spec.partition(":")
+    if not path.startswith(WARM_DIR + "/") or "/" in path[len(WARM_DIR) + 1:] or not os.path.isdir(root):
+        return
+    idle = os.environ.get("PYRUNTIME_WARM_IDLE") or str(DEFAULT_IDLE_S)
+    site = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = f"import sys\nsys.path.append({site!r})\nfrom pyruntime.warm import serve\nserve(*sys.argv[1:])\n"
+    argv = [sys.executable, "-I", "-S", "-c", script, path, root, idle]
+    if not sys.executable:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                os.closerange(3, 1 << 20)
+                os.chdir("/")
+                os.execve(argv[0], argv, {"PATH": SYSTEM_PATH})
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+# --- the server ---------------------------------------------------------------
+
+
+def _read(path: str) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, 65536)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
+def identity(pid: int | str) -> tuple[object, ...]:
+    """What a worker forked from the server shares with process pid only if
+    it equals the server's own (see the module's docstring)."""
+    proc = f"/proc/{pid}"
+    ns = []
+    for name in NAMESPACES:
+        try:
+            ns.append(os.readlink(f"{proc}/ns/{name}"))
+        except OSError:
+            ns.append("")
+    try:
+        st = os.stat(f"{proc}/root")
+        root: tuple[int, int] | None = (st.st_dev, st.st_ino)
+    except OSError:
+        root = None
+    status = [line for line in _read(f"{proc}/status").splitlines() if line.split(b":")[0] in STATUS_FIELDS]
+    return (tuple(ns), root, _read(f"{proc}/cgroup"), tuple(status), _read(f"{proc}/attr/current"))
+
+
+def _limits(pid: int) -> Limits:
+    import resource
+
+    # RLIMIT_CPU (0) .. RLIMIT_RTTIME (15): every resource Linux has
+    return [(r, resource.prlimit(pid, r)) for r in range(16)]
+
+
+def _higher(hard: int, than: int) -> bool:
+    inf = -1  # resource.RLIM_INFINITY on Linux
+    return than != inf and (hard == inf or hard > than)
+
+
+class Server:
+    def __init__(self, path: str, root: str, idle_s: float) -> None:
+        self.path, self.root, self.idle_s = path, root, idle_s
+        self.own = identity("self")
+        self.own_limits = dict(_limits(os.getpid()))
+        self.lsock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        # bind beside the name, then rename over it: replaces a stale socket
+        # of a server that died, atomically for connecting clients.
+        tmp = f"{path}.{os.getpid()}"
+        self.lsock.bind(tmp)
+        os.rename(tmp, path)
+        self.lsock.listen(128)
+        self.sock_ino = os.stat(path).st_ino
+        st = os.stat(root)
+        self.root_id = (st.st_dev, st.st_ino)
+        self.workers: dict[int, tuple[int, _socket.socket]] = {}  # pidfd -> (pid, client)
+        self.clients: dict[int, int] = {}  # client fd -> pidfd of its worker
+
+    def still_ours(self) -> bool:
+        try:
+            st = os.stat(self.root)
+            return os.stat(self.path).st_ino == self.sock_ino and (st.st_dev, st.st_ino) == self.root_id
+        except OSError:
+            return False
+
+    def run(self) -> None:
+        import select
+
+        poller = select.poll()
+        poller.register(self.lsock.fileno(), select.POLLIN)
+        last = time.monotonic()
+        listening = True
+        while listening or self.workers:
+            for fd, _ev in poller.poll(1000):
+                if fd == self.lsock.fileno():
+                    self.accept(poller)
+                elif fd in self.workers:
+                    self.reap(poller, fd)
+                elif fd in self.clients:  # hung up (killed, timed out): so is its command
+                    import _signal
+
+                    poller.unregister(fd)
+                    pidfd = self.clients.pop(fd)
+                    try:
+                        _signal.pidfd_send_signal(pidfd, _signal.SIGKILL)
+                    except OSError:
+                        pass
+                last = time.monotonic()
+            if listening and (not self.still_ours() or (not self.workers and time.monotonic() - last > self.idle_s)):
+                poller.unregister(self.lsock.fileno())
+                self.lsock.close()
+                listening = False
+                try:
+                    if os.stat(self.path).st_ino == self.sock_ino:
+                        os.unlink(self.path)
+                except OSError:
+                    pass
+
+    def accept(self, poller: select.poll) -> None:
+        import select
+
+        try:
+            fd, _ = self.lsock._accept()  # type: ignore[attr-defined]  # accept4(SOCK_CLOEXEC)
+        except OSError:
+            return
+        conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, fd)
+        fds: list[int] = []
+        try:
+            conn.settimeout(2.0)
+            data, anc, _flags, _ = conn.recvmsg(MAX_MSG, _socket.CMSG_SPACE(4 * 4), _socket.MSG_CMSG_CLOEXEC)
+            for level, kind, blob in anc:
+                if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                    fds += [int.from_bytes(blob[i:i + 4], sys.byteorder) for i in range(0, len(blob) - 3, 4)]
+            request = _parse(data)
+            pid, uid, _gid = _peercred(conn)
+            limits = self.refusal_check(pid, uid) if request and len(fds) == 4 else None
+            if request is None or limits is None:
+                conn.send(b"L")
+                conn.close()
+                return
+            conn.send(b"A")
+            worker = os.fork()
+            if worker == 0:
+                self.lsock.close()
+                _work(fds, request, limits)  # never returns
+            pidfd = os.pidfd_open(worker)
+        except OSError:
+            conn.close()
+            return
+        finally:
+            for f in fds:
+                os.close(f)
+        self.workers[pidfd] = (worker, conn)
+        self.clients[conn.fileno()] = pidfd
+        poller.register(pidfd, select.POLLIN)
+        poller.register(conn.fileno(), select.POLLIN | select.POLLHUP)
+
+    def refusal_check(self, pid: int, uid: int) -> Limits | None:
+        """The caller's rlimits where a fork of ours can be that caller, else None."""
+        if uid != 0 or identity(pid) != self.own:
+            return None
+        try:
+            limits = _limits(pid)
+        except OSError:
+            return None
+        for r, (_soft, hard) in limits:
+            if _higher(hard, self.own_limits[r][1]):
+                return None  # raising a hard limit takes CAP_SYS_RESOURCE
+        return limits
+
+    def reap(self, poller: select.poll, pidfd: int) -> None:
+        pid, conn = self.workers.pop(pidfd)
+        poller.unregister(pidfd)
+        if self.clients.pop(conn.fileno(), None) is not None:
+            poller.unregister(conn.fileno())
+        _, status = os.waitpid(pid, 0)
+        os.close(pidfd)
+        try:
+            conn.send(b"S%d" % status)
+        except OSError:
+            pass
+        conn.close()
+
+
+def _peercred(conn: _socket.socket) -> tuple[int, int, int]:
+    raw = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+    return (int.from_bytes(raw[0:4], sys.byteorder), int.from_bytes(raw[4:8], sys.byteorder),
+            int.from_bytes(raw[8:12], sys.byteorder))
+
+
+def _parse(data: bytes) -> tuple[int, list[str], list[str]] | None:
+    """(umask, args, env) of a request: NUL-terminated fields
+    "PYRTW1" umask(octal) argc args... env..."""
+    fields = data.split(b"\0")
+    if len(fields) < 4 or fields[0] != b"PYRTW1" or fields[-1] != b"":
+        return None
+    try:
+        umask, argc = int(fields[1], 8), int(fields[2])
+    except ValueError:
+        return None
+    if not 0 < argc <= len(fields) - 4:
+        return None
+    decode = [os.fsdecode(f) for f in fields[3:-1]]
+    return umask, decode[:argc], decode[argc:]
+
+
+def _work(fds: list[int], request: tuple[int, list[str], list[str]], limits: Limits) -> None:
+    """The worker: become the caller's command process and run the command."""
+    umask, args, env = request
+    rc = 1
+    try:
+        import resource
+
+        for target, fd in enumerate(fds[:3]):
+            os.dup2(fd, target)
+        os.fchdir(fds[3])
+        for fd in fds:
+            os.close(fd)
+        os.umask(umask)
+        os.environ.clear()
+        for entry in env:
+            key, sep, value = entry.partition("=")
+            if sep and key:
+                os.environ[key] = value
+        for r, lim in limits:
+            if resource.getrlimit(r) != lim:
+                resource.setrlimit(r, lim)
+        from pyruntime import faults
+        from pyruntime.cli import main
+
+        faults.load()
+        sys.argv = ["pyruntime", *args]
+        rc = main()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except SystemExit as e:
+        rc = e.code if isinstance(e.code, int) else 1
+    except BaseException:  # noqa: BLE001 - an internal error, reported as the CLI would
+        try:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            rc = 1
+    finally:
+        os._exit(rc)
+
+
+def serve(path: str, root: str, idle: str = str(DEFAULT_IDLE_S)) -> None:
+    """The server process (spawn() execs it): preload, listen, fork workers."""
+    gc.disable()
+    os.umask(0o077)
+    try:
+        os.mkdir(WARM_DIR, 0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(WARM_DIR)
+    if not (st.st_mode & 0o170000 == 0o040000 and st.st_uid == 0 and st.st_mode & 0o077 == 0):
+        return  # someone else's directory: no server
+    for name in PRELOAD:
+        __import__(name)
+    try:
+        server = Server(path, root, float(idle))
+    except OSError:
+        return
+    gc.freeze()  # the preloaded heap: shared with every worker, never scanned
+    server.run()
+

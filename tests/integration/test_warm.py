@@ -1,0 +1,253 @@
+"""The warm server (pyruntime/warm.py, pyruntime/_warm.c): `state`, `start`,
+`kill` and `delete` handed to a forked worker of a server that has the CLI
+imported. Each test proves the command was served (or deliberately not), and
+that the result is what the command's own process gives (PYRUNTIME_WARM=0).
+
+pyruntime only: runc has no such thing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Runtime
+from tests.integration.probes import create, must, wait_for
+
+MakeBundle = Callable[..., Path]
+LOCAL = {"PYRUNTIME_WARM": "0"}
+
+
+@pytest.fixture(autouse=True)
+def _pyruntime_only(rt: Runtime) -> None:
+    if "pyruntime" not in Path(rt.path).name:
+        pytest.skip("pyruntime's warm server")
+    if os.geteuid() != 0:
+        pytest.skip("the warm server serves root only")
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _ppid(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("PPid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no PPid for {pid}")
+
+
+def servers(rt: Runtime) -> list[int]:
+    """Pids of warm servers for rt's --root (argv: ... serve(...) SOCKET ROOT IDLE)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            argv = _cmdline(int(entry))
+            if len(argv) >= 4 and "from pyruntime.warm import serve" in " ".join(argv) and str(rt.root) in argv:
+                found.append(int(entry))
+    return found
+
+
+def warm_up(rt: Runtime, cid: str) -> int:
+    """The first served command finds no server and starts one (for an
+    existing --root only: the server goes when its root goes): its pid."""
+    rt.root.mkdir(exist_ok=True)
+    rt("state", cid)
+    wait_for(lambda: len(servers(rt)) == 1, what="a warm server for this root")
+    # and it answers (it listens before the first command can be served)
+    time.sleep(0.2)
+    return servers(rt)[0]
+
+
+def env(**extra: str) -> dict[str, str]:
+    return dict(os.environ, **extra)
+
+
+@pytest.fixture
+def running(rt: Runtime, make_bundle: MakeBundle, cid: str) -> Iterator[str]:
+    """A running container, made without a warm server (PYRUNTIME_WARM=0)."""
+    must(create(rt, make_bundle(["sleep", "300"]), cid))
+    must(rt("start", cid, env=env(**LOCAL)))
+    assert servers(rt) == []
+    yield cid
+    rt("delete", "--force", cid)
+
+
+def _poststart_probe(out: Path) -> Callable[[dict[str, Any]], None]:
+    """A poststart hook (run by `start` itself) that records its parent's
+    parent and its RLIMIT_NOFILE: the parent is the `start` command's process."""
+    script = (f"ppid=$(awk '/^PPid:/ {{print $2}}' /proc/$PPID/status); "
+              f"echo \"$ppid $(ulimit -n) $(ulimit -Hn)\" > {out}")
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        cfg.setdefault("hooks", {})["poststart"] = [{"path": "/bin/sh", "args": ["sh", "-c", script]}]
+    return mutate
+
+
+def test_start_is_served_by_a_worker_with_the_callers_rlimits(rt: Runtime, make_bundle: MakeBundle, cid: str,
+                                                               tmp_path: Path) -> None:
+    server = warm_up(rt, cid)
+    out = tmp_path / "hook.txt"
+    must(create(rt, make_bundle(["sleep", "300"], mutate=_poststart_probe(out)), cid))
+
+    def low_nofile() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (321, 512))
+
+    must(rt("start", cid, preexec_fn=low_nofile))
+    grandparent, soft, hard = out.read_text().split()
+    assert int(grandparent) == server, "the hook's parent (start's process) is not a fork of the server"
+    assert (soft, hard) == ("321", "512"), "the worker did not take the caller's rlimits"
+    assert rt.state(cid)["status"] == "running"
+    must(rt("delete", "--force", cid))
+
+
+def test_outputs_and_exit_codes_match_the_local_command(rt: Runtime, running: str) -> None:
+    warm_up(rt, running)
+    cases = [("state", running), ("state", "no-such-container"), ("kill", running, "NOSUCHSIG"),
+             ("delete", running), ("start", running), ("kill", "no-such-container", "TERM")]
+    for args in cases:
+        served, local = rt(*args), rt(*args, env=env(**LOCAL))
+        assert (served.returncode, served.stdout) == (local.returncode, local.stdout), args
+        # errors: one line, the same message (times may differ)
+        assert [line.split("msg=")[-1] for line in served.stderr.splitlines()] == \
+            [line.split("msg=")[-1] for line in local.stderr.splitlines()], args
+    assert json.loads(rt("state", running).stdout)["status"] == "running"
+    must(rt("kill", running, "KILL"))
+    wait_for(lambda: rt.state(running)["status"] == "stopped", what="stopped")
+    must(rt("delete", running))
+    assert not (rt.root / running).exists()
+
+
+def test_cwd_umask_and_environment_reach_the_worker(rt: Runtime, running: str, tmp_path: Path) -> None:
+    server = warm_up(rt, running)
+    for mode, sub in (("served", {}), ("local", LOCAL)):
+        d = tmp_path / mode
+        d.mkdir()
+
+        def umask_077() -> None:
+            os.umask(0o077)
+
+        p = subprocess.run([rt.path, "--root", str(rt.root), "--log", "rel.log", "--log-format", "json",
+                            "kill", running, "NOSUCHSIG"], cwd=d, env=env(**sub), preexec_fn=umask_077,
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 1
+        log = d / "rel.log"
+        assert log.exists(), f"{mode}: --log rel.log not written in the caller's directory"
+        assert log.stat().st_mode & 0o777 == 0o600, f"{mode}: the caller's umask was not applied"
+        assert json.loads(log.read_text().splitlines()[-1])["level"] == "error"
+    assert servers(rt) == [server]
+
+
+def test_a_fault_kill_in_the_worker_kills_the_caller(rt: Runtime, make_bundle: MakeBundle, cid: str) -> None:
+    """PYRUNTIME_FAULT=...:kill SIGKILLs the command's process: served, the
+    worker dies and the client ends with the same signal."""
+    warm_up(rt, cid)
+    must(create(rt, make_bundle(["sleep", "300"]), cid))
+    p = rt("start", cid, env=env(PYRUNTIME_FAULT="start.checked"))
+    assert p.returncode == -signal.SIGKILL
+    assert rt.state(cid)["status"] == "created"
+    p = rt("start", cid, env=env(PYRUNTIME_FAULT="start.checked", **LOCAL))
+    assert p.returncode == -signal.SIGKILL
+    must(rt("delete", "--force", cid))
+
+
+def test_a_killed_caller_takes_its_worker_with_it(rt: Runtime, running: str) -> None:
+    """A caller's timeout kills the runtime process: the server kills that
+    command's worker too, and its lock is free again."""
+    server = warm_up(rt, running)
+    client = subprocess.Popen(rt.cmd("delete", "--force", running), env=env(PYRUNTIME_FAULT="delete.start:hang"),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def worker() -> list[int]:
+            return [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) != server
+                    and _safe_ppid(int(e)) == server]
+
+        wait_for(lambda: len(worker()) == 1, what="the server's worker for delete")
+        (w,) = worker()
+        assert Path(f"/proc/{client.pid}/comm").read_text().strip() == "_warm"
+    finally:
+        client.kill()
+        client.wait(timeout=10)
+    wait_for(lambda: not Path(f"/proc/{w}").exists(), what="the worker to be killed")
+    assert rt.state(running)["status"] == "running"
+    must(rt("delete", "--force", running))
+    assert not (rt.root / running).exists()
+
+
+def _safe_ppid(pid: int) -> int:
+    try:
+        return _ppid(pid)
+    except (OSError, AssertionError):
+        return -1
+
+
+def test_another_mount_namespace_is_not_served(rt: Runtime, running: str) -> None:
+    """The server checks the caller's namespaces: from a mount namespace where
+    --root is an empty tmpfs, `state` runs there and finds nothing."""
+    warm_up(rt, running)
+    if not shutil.which("unshare"):
+        pytest.skip("unshare(1) missing")
+    script = f'mount -t tmpfs none "{rt.root}" && exec "$@"'
+    p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                        *rt.cmd("state", running)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and "does not exist" in p.stderr, p
+    assert rt.state(running)["status"] == "running"
+
+
+def test_server_lifetime(rt: Runtime, running: str) -> None:
+    """Killed: the next command runs itself and starts a new one. Idle past
+    PYRUNTIME_WARM_IDLE, or its --root gone: it exits."""
+    first = warm_up(rt, running)
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: not servers(rt), what="the killed server to go")
+    assert rt.state(running)["status"] == "running"  # stale socket: runs locally
+    wait_for(lambda: len(servers(rt)) == 1, what="a new server")
+    assert servers(rt) != [first]
+    os.kill(servers(rt)[0], signal.SIGKILL)
+    wait_for(lambda: not servers(rt), what="the second server to go")
+
+    rt("state", running, env=env(PYRUNTIME_WARM_IDLE="0.5"))
+    wait_for(lambda: len(servers(rt)) == 1, what="a server with a short idle time")
+    wait_for(lambda: not servers(rt), timeout=10, what="the idle server to exit")
+
+    rt("state", running)
+    wait_for(lambda: len(servers(rt)) == 1, what="a server")
+    must(rt("delete", "--force", running))
+    shutil.rmtree(rt.root)
+    wait_for(lambda: not servers(rt), timeout=10, what="the server of a removed --root to exit")
+
+
+def test_warm_zero_turns_it_off(rt: Runtime, running: str) -> None:
+    for _ in range(3):
+        assert rt("state", running, env=env(**LOCAL)).returncode == 0
+    time.sleep(0.3)
+    assert servers(rt) == []
+
+
+def test_the_socket_directory_must_be_roots_alone(rt: Runtime, running: str) -> None:
+    """A group/world-writable /run/pyruntime-warm is not trusted: commands run
+    themselves and start no server."""
+    d = Path("/run/pyruntime-warm")
+    d.mkdir(mode=0o700, exist_ok=True)
+    before = d.stat().st_mode & 0o777
+    try:
+        d.chmod(0o733)
+        for _ in range(2):
+            assert rt.state(running)["status"] == "running"
+        time.sleep(0.3)
+        assert servers(rt) == []
+    finally:
+        d.chmod(before)
