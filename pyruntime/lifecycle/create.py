@@ -255,7 +255,7 @@ def _set_rlimits(pid: int, rlimits: list[dict[str, int | str]]) -> None:
     limits above the container's own can still be set."""
     if not rlimits:
         return
-    import resource
+    from pyruntime.syscalls import sys as kernel
 
     for i, rl in enumerate(rlimits):
         kind = RLIMITS.get(str(rl.get("type")))
@@ -263,8 +263,8 @@ def _set_rlimits(pid: int, rlimits: list[dict[str, int | str]]) -> None:
         if kind is None:
             raise ConfigError(f"{field}.type: unknown rlimit {rl.get('type')!r}", field=field)
         try:
-            resource.prlimit(pid, kind, (int(rl["soft"]), int(rl["hard"])))
-        except (OSError, ValueError) as e:
+            kernel().prlimit(pid, kind, int(rl["soft"]), int(rl["hard"]))
+        except (OSError, ValueError, OverflowError) as e:
             raise ConfigError(f"{field}: setting {rl['type']} to soft={rl['soft']} hard={rl['hard']}: {e}",
                               field=field) from None
 

@@ -99,6 +99,7 @@ class Syscalls(Protocol):
                       runtime: int = 0, deadline: int = 0, period: int = 0) -> None: ...
     def ioprio_set(self, which: int, who: int, ioprio: int) -> None: ...
     def personality(self, persona: int) -> int: ...
+    def prlimit(self, pid: int, resource: int, soft: int, hard: int) -> None: ...
     def bpf(self, cmd: int, attr: bytearray) -> int: ...
 
 
@@ -192,6 +193,11 @@ class NativeSyscalls:
         if r < 0:
             raise _fail("personality")
         return r
+
+    def prlimit(self, pid: int, resource: int, soft: int, hard: int) -> None:
+        """Set process pid's limit (soft, hard); RLIM_INFINITY is 2**64-1."""
+        if self._lib.pyrt_prlimit(pid, resource, soft, hard) != 0:
+            raise _fail("prlimit")
 
     def bpf(self, cmd: int, attr: bytearray) -> int:
         """bpf(2) with `attr` (a union bpf_attr as bytes, updated in place by the kernel)."""
