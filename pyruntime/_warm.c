@@ -1,5 +1,6 @@
-/* _warm: hand a short command (state, start, kill, delete) to a warm
- * pyruntime server instead of starting an interpreter (pyruntime/warm.py).
+/* _warm: hand a command (state, start, kill, delete, and run in the
+ * foreground) to a warm pyruntime server instead of starting an interpreter
+ * (pyruntime/warm.py).
  *
  *   _warm PYTHON -I -S -c SCRIPT ARG...
  *
@@ -16,6 +17,8 @@
  * seccomp, LSM label, rlimits) against /proc/<our pid> and answers
  *   "A"            accepted: a worker runs the command; then
  *   "S<status>"    its wait status: we exit the same way
+ * and while a `run` waits, we send "K<sig>" for each signal we get (the
+ * worker forwards it to the container, as `run` does).
  *   "L"            run it yourself
  * Anything unexpected before "A": we run the interpreter as bin/pyruntime
  * would have (PYTHON ARG... as given), with PYRUNTIME_WARM_SPAWN=<socket>
@@ -25,6 +28,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,12 +47,24 @@
 extern char **environ;
 
 static char msg[MAX_MSG];
+static int sealed; /* `run`: the interpreter must start from a sealed copy */
 
-/* Run the command the ordinary way: the interpreter, with the argv we got. */
+/* Run the command the ordinary way: the interpreter, with the argv we got
+ * (for `run` through _sealexec beside us, as bin/pyruntime does for it). */
 static void local(char **argv, const char *spawn)
 {
     if (spawn)
         setenv("PYRUNTIME_WARM_SPAWN", spawn, 1);
+    if (sealed) {
+        static char helper[4096];
+        ssize_t n = readlink("/proc/self/exe", helper, sizeof(helper) - 16);
+        char *slash = n > 0 ? memrchr(helper, '/', (size_t)n) : NULL;
+        if (slash) {
+            strcpy(slash + 1, "_sealexec");
+            argv[0] = helper;
+            execv(helper, argv);
+        }
+    }
     execv(argv[1], argv + 1);
     perror("pyruntime: exec python");
     _exit(127);
@@ -116,6 +132,75 @@ static const char *find_root(int argc, char **argv, const char **command)
     return abs;
 }
 
+/* `run` in the foreground only: a detached container's init must be left
+ * to the caller's subreaper, and extra fds (--preserve-fds, LISTEN_FDS)
+ * are not handed over. Conservative: any argument that looks like those. */
+static int run_servable(int argc, char **argv)
+{
+    if (getenv("LISTEN_FDS"))
+        return 0;
+    for (int i = USER_ARGS; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] == '-') {
+            a += a[1] == '-' ? 2 : 1;
+            if (!strcmp(a, "d") || !strncmp(a, "d=", 2) || !strncmp(a, "detach", 6) || !strncmp(a, "preserve-fds", 12))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+/* Signals a foreground `run` forwards to the container (lifecycle/run.py):
+ * we catch them and pass them on to the worker through the server. Not the
+ * ones that report our own faults, nor glibc's internal 32 and 33. */
+static int sigpipe_w = -1;
+
+static void on_signal(int sig)
+{
+    unsigned char b = (unsigned char)sig;
+    int saved = errno;
+    (void)!write(sigpipe_w, &b, 1);
+    errno = saved;
+}
+
+static int forwarded(int sig)
+{
+    return !(sig == SIGKILL || sig == SIGSTOP || sig == SIGCHLD || sig == SIGSEGV || sig == SIGBUS ||
+             sig == SIGFPE || sig == SIGILL || sig == SIGSYS || sig == SIGTRAP || sig == SIGABRT || sig == 32 ||
+             sig == 33);
+}
+
+/* Wait for the worker's status, forwarding our signals meanwhile ("K<sig>"). */
+static ssize_t relay_signals(int s, char *reply, size_t size)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -1;
+    sigpipe_w = p[1];
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (forwarded(sig))
+            sigaction(sig, &sa, NULL);
+    for (;;) {
+        struct pollfd pf[2] = {{.fd = s, .events = POLLIN}, {.fd = p[0], .events = POLLIN}};
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        unsigned char sigs[64];
+        ssize_t k = pf[1].revents ? read(p[0], sigs, sizeof(sigs)) : 0;
+        for (ssize_t i = 0; i < k; i++) {
+            char m[16];
+            int n = snprintf(m, sizeof(m), "K%d", sigs[i]);
+            send(s, m, (size_t)n, MSG_NOSIGNAL);
+        }
+        if (pf[0].revents)
+            return recv(s, reply, size, 0);
+    }
+}
+
 /* Append s and its NUL to msg at *at; 0 when it does not fit. */
 static int put(size_t *at, const char *s)
 {
@@ -131,13 +216,22 @@ int main(int argc, char **argv)
 {
     if (argc < USER_ARGS + 1)
         return argc >= 2 ? (local(argv, NULL), 127) : 127;
+    for (int i = USER_ARGS; i < argc; i++) { /* the command word, as bin/pyruntime finds it */
+        const char *a = argv[i];
+        if (!strcmp(a, "run"))
+            sealed = 1;
+        if (!strcmp(a, "run") || !strcmp(a, "create") || !strcmp(a, "exec") || !strcmp(a, "state") ||
+            !strcmp(a, "start") || !strcmp(a, "kill") || !strcmp(a, "delete"))
+            break;
+    }
     const char *off = getenv("PYRUNTIME_WARM");
     if ((off && !strcmp(off, "0")) || geteuid() != 0)
         local(argv, NULL);
     const char *command = NULL;
     const char *root = find_root(argc, argv, &command);
     if (!root || !(strcmp(command, "state") == 0 || strcmp(command, "start") == 0 ||
-                   strcmp(command, "kill") == 0 || strcmp(command, "delete") == 0))
+                   strcmp(command, "kill") == 0 || strcmp(command, "delete") == 0 ||
+                   (strcmp(command, "run") == 0 && run_servable(argc, argv))))
         local(argv, NULL);
     for (int fd = 0; fd <= 2; fd++) /* a closed stdio: too odd to hand over */
         if (fcntl(fd, F_GETFD) < 0)
@@ -218,7 +312,10 @@ int main(int argc, char **argv)
     ssize_t n = recv(s, reply, sizeof(reply) - 1, 0);
     if (n != 1 || reply[0] != 'A') /* refused ("L"), or gone before running anything */
         local(argv, NULL);
-    n = recv(s, reply, sizeof(reply) - 1, 0);
+    if (strcmp(command, "run") == 0)
+        n = relay_signals(s, reply, sizeof(reply) - 1);
+    else
+        n = recv(s, reply, sizeof(reply) - 1, 0);
     if (n < 2 || reply[0] != 'S') {
         fprintf(stderr, "pyruntime: the warm server went away while running %s\n", command);
         return 1;

@@ -1,28 +1,35 @@
-"""The warm server: `state`, `start`, `kill` and `delete` without an interpreter start.
+"""The warm server: `state`, `start`, `kill`, `delete` and `run` without an interpreter start.
 
 Starting CPython costs ~7 ms here before any of our code runs, and the CLI's
 imports a few more; runc answers `state` in ~5 ms, and containerd's shim calls
 `start`, `delete` and `delete --force` for every `docker run`. So for these
-four commands the launcher execs pyruntime/_warm (C), which hands its argv,
+commands the launcher execs pyruntime/_warm (C), which hands its argv,
 environment, umask, stdio and working directory over a unix socket to a server
 that has imported the CLI once. The server forks a worker per command; the
 worker becomes the command's process (those fds, that directory and
 environment, the caller's rlimits) and runs cli.main(); the server sends the
 worker's wait status back and the client exits the same way (a SIGKILLed
-worker makes a SIGKILLed client).
+worker makes a SIGKILLed client). While a served `run` waits, the client
+passes each signal it gets on to the worker ("K<sig>"), which forwards it to
+the container as `run` does.
 
 What a fork of the server shares with the caller, and is checked per request
 (else the client runs the command itself): uid 0; every namespace; the root
 directory; the cgroups (the socket's name includes them, so a server lives in
-its callers' cgroups); capabilities, no_new_privs, seccomp, LSM label;
+its callers' cgroups); capabilities, no_new_privs, seccomp, LSM label, CPU
+and memory-node affinity, nice, scheduling policy, I/O priority,
+oom_score_adj and personality (what `run`'s container and the hooks inherit);
 rlimits (copied into the worker, refused where the caller's hard limit is
-higher than the server's). Not copied: scheduling policy, nice, I/O
-priority and oom_score_adj of the caller; hooks run by a served `start` or
-`delete` (poststart, poststop) get the server's.
+higher than the server's).
 
-Create, run and exec are never served: their container process must be a
-descendant of the caller (containerd's shim and conmon are subreapers that
-reap it), and a process cannot be handed to another parent.
+`run` is served in the foreground only, and only by a server that runs from
+a sealed copy of the interpreter (spawned through _sealexec, as create/run/exec
+are: sealed_exe.py): its container is a fork of the worker. Its `run` process
+is then the worker, a child of the server, not of the caller; the container is
+still the child of that `run` process, which reaps it and returns its status.
+Create, exec and `run --detach` are never served: their container process must
+be left to the caller (containerd's shim and conmon are subreapers that reap
+it), and a process cannot be handed to another parent.
 
 Lifetime: a command the client could not hand over (no server yet) starts one
 when it is done (spawn()); the server exits after PYRUNTIME_WARM_IDLE seconds
@@ -48,13 +55,17 @@ WARM_DIR = "/run/pyruntime-warm"
 MAX_MSG = 192 * 1024  # as _warm.c
 DEFAULT_IDLE_S = 10.0
 NAMESPACES = ("mnt", "pid", "net", "user", "ipc", "uts", "cgroup", "time")
-STATUS_FIELDS = (b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb", b"NoNewPrivs", b"Seccomp")
+STATUS_FIELDS = (b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb", b"NoNewPrivs", b"Seccomp",
+                 b"Cpus_allowed", b"Mems_allowed")
 # Everything the served commands import, so that a worker imports nothing.
 PRELOAD = ("pyruntime.cli", "pyruntime.cli.cmd_state", "pyruntime.cli.cmd_start", "pyruntime.cli.cmd_kill",
            "pyruntime.cli.cmd_delete", "pyruntime.lifecycle.start", "pyruntime.lifecycle.destroy",
            "pyruntime.state.store", "pyruntime.state.ids", "pyruntime.cgroups.factory", "pyruntime.cgroups.manager",
            "pyruntime.cgroups.v2", "pyruntime.cgroups.pending", "pyruntime.hooks", "pyruntime.notify_socket",
-           "pyruntime.errors", "pyruntime.log", "pyruntime.rootless", "pyruntime.faults")
+           "pyruntime.errors", "pyruntime.log", "pyruntime.rootless", "pyruntime.faults",
+           # run (served from a sealed server only)
+           "pyruntime.cli.cmd_run", "pyruntime.lifecycle.run", "pyruntime.lifecycle.create", "select", "termios",
+           "tty")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 Limits = list[tuple[int, tuple[int, int]]]
@@ -77,6 +88,11 @@ def spawn(spec: str) -> None:
     argv = [sys.executable, "-I", "-S", "-c", script, path, root, idle]
     if not sys.executable:
         return
+    # From a sealed copy of the interpreter, as create/run/exec (sealed_exe.py):
+    # a served `run` forks the container from the server.
+    sealexec = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sealexec")
+    if os.access(sealexec, os.X_OK):
+        argv.insert(0, sealexec)
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -127,7 +143,19 @@ def identity(pid: int | str) -> tuple[object, ...]:
     except OSError:
         root = None
     status = [line for line in _read(f"{proc}/status").splitlines() if line.split(b":")[0] in STATUS_FIELDS]
-    return (tuple(ns), root, _read(f"{proc}/cgroup"), tuple(status), _read(f"{proc}/attr/current"))
+    # what a container started by `run` inherits unless its config says:
+    # nice, scheduling policy and priority (/proc/<pid>/stat fields 18, 19,
+    # 40, 41), I/O priority, oom_score_adj, personality
+    stat = _read(f"{proc}/stat").rpartition(b")")[2].split()
+    sched = tuple(stat[i] for i in (15, 16, 37, 38)) if len(stat) > 38 else ()
+    try:
+        from pyruntime.syscalls import sys as kernel
+
+        ioprio = kernel().ioprio_get(1, 0 if pid == "self" else int(pid))  # IOPRIO_WHO_PROCESS
+    except (OSError, ImportError):
+        ioprio = -1
+    return (tuple(ns), root, _read(f"{proc}/cgroup"), tuple(status), _read(f"{proc}/attr/current"), sched,
+            ioprio, _read(f"{proc}/oom_score_adj"), _read(f"{proc}/personality"))
 
 
 def _limits(pid: int) -> Limits:
@@ -145,6 +173,9 @@ def _higher(hard: int, than: int) -> bool:
 class Server:
     def __init__(self, path: str, root: str, idle_s: float) -> None:
         self.path, self.root, self.idle_s = path, root, idle_s
+        from pyruntime.sealed_exe import running_sealed
+
+        self.sealed = running_sealed()  # else `run` is not served
         self.own = identity("self")
         self.own_limits = dict(_limits(os.getpid()))
         self.lsock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
@@ -180,15 +211,8 @@ class Server:
                     self.accept(poller)
                 elif fd in self.workers:
                     self.reap(poller, fd)
-                elif fd in self.clients:  # hung up (killed, timed out): so is its command
-                    import _signal
-
-                    poller.unregister(fd)
-                    pidfd = self.clients.pop(fd)
-                    try:
-                        _signal.pidfd_send_signal(pidfd, _signal.SIGKILL)
-                    except OSError:
-                        pass
+                elif fd in self.clients:
+                    self.from_client(poller, fd)
                 last = time.monotonic()
             if listening and (not self.still_ours() or (not self.workers and time.monotonic() - last > self.idle_s)):
                 poller.unregister(self.lsock.fileno())
@@ -218,6 +242,8 @@ class Server:
             request = _parse(data)
             pid, uid, _gid = _peercred(conn)
             limits = self.refusal_check(pid, uid) if request and len(fds) == 4 else None
+            if request is not None and "run" in request[1] and not self.sealed:
+                limits = None  # its container would run from the unsealed interpreter
             if request is None or limits is None:
                 conn.send(b"L")
                 conn.close()
@@ -238,6 +264,33 @@ class Server:
         self.clients[conn.fileno()] = pidfd
         poller.register(pidfd, select.POLLIN)
         poller.register(conn.fileno(), select.POLLIN | select.POLLHUP)
+
+    def from_client(self, poller: select.poll, fd: int) -> None:
+        """"K<sig>": a signal the client of a `run` got, for the worker to
+        forward. Hung up (killed, timed out): so is its command."""
+        import _signal
+
+        pidfd = self.clients[fd]
+        conn = self.workers[pidfd][1]
+        try:
+            data = conn.recv(64)
+        except OSError:
+            data = b""
+        sig = _signal.SIGKILL
+        if data:
+            try:
+                sig = int(data[1:]) if data[:1] == b"K" else 0
+            except ValueError:
+                sig = 0
+            if not 0 < sig < _signal.NSIG:
+                return
+        else:
+            poller.unregister(fd)
+            del self.clients[fd]
+        try:
+            _signal.pidfd_send_signal(pidfd, sig)
+        except OSError:
+            pass
 
     def refusal_check(self, pid: int, uid: int) -> Limits | None:
         """The caller's rlimits where a fork of ours can be that caller, else None."""

@@ -98,6 +98,7 @@ class Syscalls(Protocol):
     def sched_setattr(self, pid: int, policy: int, flags: int = 0, nice: int = 0, priority: int = 0,
                       runtime: int = 0, deadline: int = 0, period: int = 0) -> None: ...
     def ioprio_set(self, which: int, who: int, ioprio: int) -> None: ...
+    def ioprio_get(self, which: int, who: int) -> int: ...
     def personality(self, persona: int) -> int: ...
     def prlimit(self, pid: int, resource: int, soft: int, hard: int) -> None: ...
     def bpf(self, cmd: int, attr: bytearray) -> int: ...
@@ -187,6 +188,12 @@ class NativeSyscalls:
     def ioprio_set(self, which: int, who: int, ioprio: int) -> None:
         if self._lib.pyrt_ioprio_set(which, who, ioprio) != 0:
             raise _fail("ioprio_set")
+
+    def ioprio_get(self, which: int, who: int) -> int:
+        r = int(self._lib.pyrt_ioprio_get(which, who))
+        if r < 0:
+            raise _fail("ioprio_get")
+        return r
 
     def personality(self, persona: int) -> int:
         r = int(self._lib.pyrt_personality(persona))

@@ -29,6 +29,7 @@ ffibuilder.cdef(
     int pyrt_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
                            uint32_t priority, uint64_t runtime, uint64_t deadline, uint64_t period);
     int pyrt_ioprio_set(int which, int who, int ioprio);
+    int pyrt_ioprio_get(int which, int who);
     int pyrt_personality(unsigned long persona);
     int pyrt_prlimit(int pid, int resource, uint64_t soft, uint64_t hard);
     long pyrt_bpf(int cmd, void *attr, unsigned int size);
@@ -109,6 +110,9 @@ ffibuilder.set_source(
     }
     static int pyrt_ioprio_set(int which, int who, int ioprio) {
         return (int)syscall(SYS_ioprio_set, which, who, ioprio);
+    }
+    static int pyrt_ioprio_get(int which, int who) {
+        return (int)syscall(SYS_ioprio_get, which, who);
     }
     static int pyrt_personality(unsigned long persona) { return personality(persona); }
     /* prlimit(2) setting both limits: Python's own is in the resource module,

@@ -49,7 +49,8 @@ def _sealed(path: str) -> bool:
 def _interpreter_starts(tmp_path: Path, cmd: list[str]) -> list[str]:
     """Run cmd under strace; the execve/execveat calls that started Python:
     argv is the launcher's `python3 -I -S -c` (the helper's own execve has
-    its path first), from a file or the memfd."""
+    its path first), from a file or the memfd. Not the warm server that a
+    command may start when it is done (pyruntime/warm.py): another process."""
     if not shutil.which("strace"):
         pytest.skip("needs strace")
     log = tmp_path / "strace.txt"
@@ -57,7 +58,8 @@ def _interpreter_starts(tmp_path: Path, cmd: list[str]) -> list[str]:
                        *cmd], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert p.returncode == 0, p.stderr
     return [line for line in log.read_text().splitlines()
-            if re.search(r'execve(at)?\(.*\["[^"]*python3", "-I", "-S", "-c"', line)]
+            if re.search(r'execve(at)?\(.*\["[^"]*python3", "-I", "-S", "-c"', line)
+            and "pyruntime.warm import serve" not in line]
 
 
 def test_run_starts_the_interpreter_once_from_the_memfd(launcher: Runtime, cid: str,

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Runtime
-from tests.integration.probes import create, must, wait_for
+from tests.integration.probes import create, must, run_nocapture, wait_for
 
 MakeBundle = Callable[..., Path]
 LOCAL = {"PYRUNTIME_WARM": "0"}
@@ -251,3 +251,49 @@ def test_the_socket_directory_must_be_roots_alone(rt: Runtime, running: str) -> 
         assert servers(rt) == []
     finally:
         d.chmod(before)
+
+
+def _run_probe(rt: Runtime, make_bundle: MakeBundle, cid: str, script: str, **kw: Any) -> subprocess.Popen[str]:
+    bundle = make_bundle(["sh", "-c", script])
+    return subprocess.Popen(rt.cmd("run", "--bundle", str(bundle), cid), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_run_is_served_and_forwards_signals(rt: Runtime, make_bundle: MakeBundle, cid: str) -> None:
+    """A foreground `run` runs in a worker of the (sealed) server: the
+    container's parent is that worker; a signal to the caller reaches the
+    container; its exit status is the caller's, and the container is deleted."""
+    server = warm_up(rt, cid)
+    assert os.readlink(f"/proc/{server}/exe").startswith("/memfd:pyruntime"), "the server is not sealed"
+    script = 'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.05; done'
+    for mode, sub in (("served", {}), ("local", LOCAL)):
+        name = f"{cid}-{mode}"
+        p = _run_probe(rt, make_bundle, name, script, env=env(**sub))
+        try:
+            assert p.stdout is not None
+            assert p.stdout.readline().strip() == "ready"
+            init = json.loads(rt("state", name).stdout)["pid"]
+            runner = _ppid(init)
+            if mode == "served":
+                assert _ppid(runner) == server, "run's process is not a worker of the server"
+                assert Path(f"/proc/{p.pid}/comm").read_text().strip() == "_warm"
+            else:
+                assert runner == p.pid
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        assert p.returncode == 7, (mode, err)
+        assert out.strip() == "got-term", mode
+        assert not (rt.root / name).exists()
+
+
+def test_detached_run_is_not_served(rt: Runtime, make_bundle: MakeBundle, cid: str) -> None:
+    """run -d leaves the init to the caller: never served."""
+    warm_up(rt, cid)
+    must(run_nocapture(rt, "run", "-d", "--bundle", str(make_bundle(["sleep", "300"])), cid))
+    init = rt.state(cid)["pid"]
+    assert _ppid(init) != servers(rt)[0]
+    assert all(_safe_ppid(init) != w for w in servers(rt))
+    must(rt("delete", "--force", cid))
