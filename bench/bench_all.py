@@ -12,6 +12,12 @@ Measures (medians, min/max kept so noise is visible):
   rss.<command>   peak RSS of the runtime process itself (wait4 ru_maxrss)
   memlimit        the smallest linux.resources.memory.limit (MiB) under which `run true` still succeeds
 
+pyruntime is measured twice: as installed ("pyruntime": state, start, kill,
+delete and foreground run are handed to its warm server, pyruntime/warm.py),
+and with PYRUNTIME_WARM=0 ("pyruntime-nowarm": every command starts its own
+interpreter). For served commands the rss rows are the client's (_warm); the
+server's own RSS, shared by its forked workers, is given in a note.
+
 Writes the table on stdout, JSON with every sample (--json FILE), a PNG chart
 (--png FILE, needs matplotlib: pip install '.[bench]') and docs/PERFORMANCE.md
 (--write-docs). As root, from the repository root:
@@ -68,13 +74,13 @@ def bench_config(args: list[str]) -> dict[str, Any]:
 PEAKRSS: list[str] = []  # [path of the compiled bench/peakrss.c, its output file]
 
 
-def timed(argv: list[str], rss: bool = False) -> tuple[float, int, float]:
+def timed(argv: list[str], rss: bool = False, env: dict[str, str] | None = None) -> tuple[float, int, float]:
     """Run argv; (wall ms, exit code, peak RSS in MiB or nan). With rss, the
     command runs under bench/peakrss (one more fork+exec, so its times are
     not used as timings)."""
     if rss:
         argv = [PEAKRSS[0], PEAKRSS[1], *argv]
-    ms, code, err = run_timed(argv)
+    ms, code, err = run_timed(argv, env)
     peak = float("nan")
     if rss and code == 0:
         kib, code = (int(x) for x in Path(PEAKRSS[1]).read_text().split())
@@ -113,13 +119,13 @@ def bench_runtime_commands(runtimes: list[Runtime], bundles: dict[str, Path], sc
                 reap_strays()
 
     def run_warm(rt: Runtime, i: int, keep: bool) -> None:
-        ms, _, _ = timed(rt.cmd("run", "--bundle", str(bundles["true"]), cid_for(tag, "run", rt, i)))
+        ms, _, _ = timed(rt.cmd("run", "--bundle", str(bundles["true"]), cid_for(tag, "run", rt, i)), env=rt.env)
         if keep:
             add(samples, "run.warm", rt.role, ms)
 
     def run_cold(rt: Runtime, i: int, keep: bool) -> None:
         drop_caches()
-        ms, _, _ = timed(rt.cmd("run", "--bundle", str(bundles["true"]), cid_for(tag, "cold", rt, i)))
+        ms, _, _ = timed(rt.cmd("run", "--bundle", str(bundles["true"]), cid_for(tag, "cold", rt, i)), env=rt.env)
         if keep:
             add(samples, "run.cold", rt.role, ms)
 
@@ -138,7 +144,7 @@ def bench_runtime_commands(runtimes: list[Runtime], bundles: dict[str, Path], sc
                            ("kill", ["kill", cid, "KILL"]), ("delete", ["delete", cid])):
             if what == "delete":
                 wait_exit(int(pid_file.read_text()))
-            times[what], _, peaks[what] = timed(rt.cmd(*argv), rss=rss)
+            times[what], _, peaks[what] = timed(rt.cmd(*argv), rss=rss, env=rt.env)
         pid_file.unlink(missing_ok=True)
         if keep and rss:
             for row, peak in peaks.items():
@@ -148,7 +154,8 @@ def bench_runtime_commands(runtimes: list[Runtime], bundles: dict[str, Path], sc
                 add(samples, row, rt.role, times[row])
 
     def run_rss(rt: Runtime, i: int, keep: bool) -> None:
-        _, _, peak = timed(rt.cmd("run", "--bundle", str(bundles["true"]), cid_for(tag, "rrs", rt, i)), rss=True)
+        _, _, peak = timed(rt.cmd("run", "--bundle", str(bundles["true"]), cid_for(tag, "rrs", rt, i)), rss=True,
+                           env=rt.env)
         singles(rt, i, keep, rss=True)
         if keep:
             add(samples, "rss.run", rt.role, peak)
@@ -176,7 +183,7 @@ def smallest_memory_limit(rt: Runtime, scratch: Path, tag: str) -> float:
         cfg["linux"]["resources"]["memory"] = {"limit": limit, "swap": limit}
         bundle = write_bundle(scratch / f"mem-{rt.role}-{n}", cfg, rootfs_src=scratch / "bundle-true" / "rootfs")
         try:
-            timed(rt.cmd("run", "--bundle", str(bundle), cid_for(tag, "mem", rt, n)))
+            timed(rt.cmd("run", "--bundle", str(bundle), cid_for(tag, "mem", rt, n)), env=rt.env)
             return True
         except BenchError:
             return False
@@ -253,8 +260,9 @@ def row_name(row: str) -> str:
 
 
 def table(results: dict[str, Any], roles: list[str]) -> list[str]:
-    head = "| measurement | " + " | ".join(f"{r} median (min–max)" for r in roles) + " | pyruntime/runc |"
-    lines = [head, "|" + "---|" * (len(roles) + 2)]
+    head = ("| measurement | " + " | ".join(f"{r} median (min–max)" for r in roles)
+            + " | pyruntime/runc | nowarm/runc |")
+    lines = [head, "|" + "---|" * (len(roles) + 3)]
     for row, by_role in results["rows"].items():
         unit = "MiB" if row.startswith(("rss.", "memlimit")) else "ms"
         name = row_name(row)
@@ -262,10 +270,27 @@ def table(results: dict[str, Any], roles: list[str]) -> list[str]:
         for r in roles:
             s = by_role.get(r)
             cells.append("–" if s is None else f"{s['median']:.1f} {unit} ({s['min']:.1f}–{s['max']:.1f})")
-        ratio = by_role.get("ratio")
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {ratio:.2f}× |" if ratio is not None
-                     else f"| {name} | " + " | ".join(cells) + " | – |")
+        ratios = [by_role.get(k) for k in ("ratio", "ratio_nowarm")]
+        lines.append(f"| {name} | " + " | ".join(cells) + " | "
+                     + " | ".join("–" if r is None else f"{r:.2f}×" for r in ratios) + " |")
     return lines
+
+
+def warm_server_note(rt: Runtime) -> str:
+    """The RSS of the warm server(s) rt's commands used (pyruntime/warm.py)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            if b"from pyruntime.warm import serve" in b" ".join(argv) and str(rt.root).encode() in argv:
+                rss = [ln for ln in Path(f"/proc/{entry}/status").read_text().splitlines() if ln.startswith("VmRSS")]
+                found.append(int(rss[0].split()[1]) / 1024)
+        except (OSError, IndexError, ValueError):
+            continue
+    if not found:
+        return "warm server: none found after the runs (PYRUNTIME_WARM=0 in the environment?)"
+    return (f"warm server: {len(found)} for this --root, RSS {', '.join(f'{r:.1f}' for r in found)} MiB "
+            "(its workers share it copy-on-write; it exits after 10 s without a request)")
 
 
 def chart(results: dict[str, Any], png: Path) -> str:
@@ -316,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     become_subreaper()
     tag = uuid.uuid4().hex[:6]
     scratch = Path(tempfile.mkdtemp(prefix=f"pyrt-bench-{tag}-"))
-    runtimes = [Runtime("pyruntime", runtime, tag), Runtime("runc", args.runc, tag)]
+    runtimes = [Runtime("pyruntime", runtime, tag), Runtime("runc", args.runc, tag),
+                Runtime("pyruntime-nowarm", runtime, tag, env=dict(os.environ, PYRUNTIME_WARM="0"))]
     samples: Samples = {}
     notes: list[str] = []
     memlimit: dict[str, float] = {}
@@ -331,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         if crun is not None:
             runtimes.append(crun)
         bench_runtime_commands(runtimes, bundles, scratch, args.runs, args.warmup, args.cold_runs, tag, samples)
+        notes.append(warm_server_note(runtimes[0]))
         for rt in runtimes:
             memlimit[rt.role] = smallest_memory_limit(rt, scratch, tag)
         if args.docker_runs > 0:
@@ -352,9 +379,13 @@ def main(argv: list[str] | None = None) -> int:
         rows[row] = {role: summarize(v) for role, v in by_role.items()}
         if "pyruntime" in by_role and "runc" in by_role:
             rows[row]["ratio"] = rows[row]["pyruntime"]["median"] / rows[row]["runc"]["median"]
+        if "pyruntime-nowarm" in by_role and "runc" in by_role:
+            rows[row]["ratio_nowarm"] = rows[row]["pyruntime-nowarm"]["median"] / rows[row]["runc"]["median"]
     rows["memlimit"] = {role: {"min": v, "median": v, "max": v, "n": 1} for role, v in memlimit.items()}
     if memlimit.get("runc"):
         rows["memlimit"]["ratio"] = memlimit["pyruntime"] / memlimit["runc"]
+        if "pyruntime-nowarm" in memlimit:
+            rows["memlimit"]["ratio_nowarm"] = memlimit["pyruntime-nowarm"] / memlimit["runc"]
     machine = (f"{platform.node()}: {os.cpu_count()} CPUs, Linux {platform.release()} {platform.machine()}, "
                f"Python {platform.python_version()}, runc {subprocess.run([args.runc, '--version'], capture_output=True, text=True).stdout.split()[2]}")
     results = {"machine": machine, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
@@ -393,6 +424,13 @@ def write_docs(results: dict[str, Any], lines: list[str], args: argparse.Namespa
         "",
         "Targets of issue 9 (ratios of medians against runc): run ≤ 0.7×, create+start+wait+delete ≤ 0.9×,",
         "state ≤ 3×, docker run ≤ 1.0×, peak RSS of create ≤ runc's, smallest memory limit ≤ runc's.",
+        "",
+        "`pyruntime` is pyruntime as installed: `state`, `start`, `kill`, `delete` and a foreground `run`",
+        "are handed by the launcher's C client to a warm server that has the CLI imported and forks a",
+        "worker per command (pyruntime/warm.py, docs/ARCHITECTURE.md); `create` and `exec` always start",
+        "their own interpreter. `pyruntime-nowarm` is the same install with PYRUNTIME_WARM=0: every",
+        "command starts Python (~7 ms before any of our code runs). For served commands the peak-RSS",
+        "rows measure the client (`_warm`), not the worker: see the warm-server note above.",
         "",
     ]
     doc.write_text("\n".join(body))

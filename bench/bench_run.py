@@ -79,17 +79,18 @@ def become_subreaper() -> None:
 class Runtime:
     """One runtime binary bound to a private --root under /run."""
 
-    def __init__(self, role: str, path: str, tag: str) -> None:
+    def __init__(self, role: str, path: str, tag: str, env: dict[str, str] | None = None) -> None:
         self.role = role
         self.path = path
         self.root = Path("/run") / f"pyrt-bench-{tag}-{role}"
+        self.env = env  # the environment of its commands (None: ours)
 
     def cmd(self, *args: str) -> list[str]:
         return [self.path, "--root", str(self.root), *args]
 
     def call(self, *args: str) -> float:
         """Run one command; return its wall time in ms. Raise BenchError on failure."""
-        ms, code, err = run_timed(self.cmd(*args))
+        ms, code, err = run_timed(self.cmd(*args), self.env)
         if code != 0:
             raise BenchError(f"{' '.join(self.cmd(*args))} exited {code}: {err}")
         return ms
@@ -105,7 +106,7 @@ class Runtime:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def run_timed(argv: list[str]) -> tuple[float, int, str]:
+def run_timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
     """Run argv; (wall ms, exit code, stderr text).
 
     stderr goes to a file, not a pipe: without a terminal the runtime hands its
@@ -116,7 +117,7 @@ def run_timed(argv: list[str]) -> tuple[float, int, str]:
         # doubling from 0.5 ms, which rounds every timing up to 7.5, 15.5,
         # 31.5, 63.5 ms... SIGALRM bounds the wait instead.
         t0 = time.perf_counter_ns()
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf)
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf, env=env)
         signal.alarm(int(COMMAND_TIMEOUT_S))
         try:
             p.wait()
