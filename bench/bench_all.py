@@ -251,6 +251,11 @@ ROW_TEXT = {
 }
 
 
+# Peak RSS of a served command is the C client's, not the worker's (which
+# shares the server's pages): no pyruntime/runc ratio for these rows.
+SERVED_RSS = {"rss.start", "rss.state", "rss.kill", "rss.delete", "rss.run"}
+
+
 def row_name(row: str) -> str:
     if row.startswith("rss."):
         return "peak RSS of " + row[4:]
@@ -377,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, Any] = {}
     for row, by_role in samples.items():
         rows[row] = {role: summarize(v) for role, v in by_role.items()}
-        if "pyruntime" in by_role and "runc" in by_role:
+        if "pyruntime" in by_role and "runc" in by_role and row not in SERVED_RSS:
             rows[row]["ratio"] = rows[row]["pyruntime"]["median"] / rows[row]["runc"]["median"]
         if "pyruntime-nowarm" in by_role and "runc" in by_role:
             rows[row]["ratio_nowarm"] = rows[row]["pyruntime-nowarm"]["median"] / rows[row]["runc"]["median"]
@@ -430,7 +435,8 @@ def write_docs(results: dict[str, Any], lines: list[str], args: argparse.Namespa
         "worker per command (pyruntime/warm.py, docs/ARCHITECTURE.md); `create` and `exec` always start",
         "their own interpreter. `pyruntime-nowarm` is the same install with PYRUNTIME_WARM=0: every",
         "command starts Python (~7 ms before any of our code runs). For served commands the peak-RSS",
-        "rows measure the client (`_warm`), not the worker: see the warm-server note above.",
+        "rows measure the client (`_warm`), not the worker, so they get no pyruntime/runc ratio: the",
+        "warm-server note above gives the server's RSS, which its workers share.",
         "",
     ]
     doc.write_text("\n".join(body))
