@@ -362,9 +362,10 @@ def _work(fds: list[int], request: tuple[int, list[str], list[str]], limits: Lim
         for r, lim in limits:
             if resource.getrlimit(r) != lim:
                 resource.setrlimit(r, lim)
-        from pyruntime import faults
+        from pyruntime import faults, syscalls
         from pyruntime.cli import main
 
+        syscalls.set_name("pyruntime")
         faults.load()
         sys.argv = ["pyruntime", *args]
         rc = main()
@@ -396,6 +397,9 @@ def serve(path: str, root: str, idle: str = str(DEFAULT_IDLE_S)) -> None:
         return  # someone else's directory: no server
     for name in PRELOAD:
         __import__(name)
+    from pyruntime import syscalls
+
+    syscalls.set_name("pyrt:[warm]")  # in ps; its workers rename themselves "pyruntime"
     try:
         server = Server(path, root, float(idle))
     except OSError:

@@ -1,0 +1,60 @@
+"""pyruntime/warm.py's pure parts: the request format _warm.c sends, the
+rlimit comparison, and the identity a worker must share with its caller."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pyruntime import warm
+
+
+def request(*fields: bytes) -> bytes:
+    return b"".join(f + b"\0" for f in fields)
+
+
+def test_a_request_is_umask_args_and_environment() -> None:
+    data = request(b"PYRTW1", b"22", b"3", b"--root", b"/r", b"state", b"PATH=/bin", b"A=b=c")
+    assert warm._parse(data) == (0o22, ["--root", "/r", "state"], ["PATH=/bin", "A=b=c"])
+
+
+def test_arguments_need_not_be_utf8() -> None:
+    umask, args, env = warm._parse(request(b"PYRTW1", b"77", b"1", b"\xff", b"X=\xfe")) or (0, [], [])
+    assert (umask, os.fsencode(args[0]), os.fsencode(env[0])) == (0o77, b"\xff", b"X=\xfe")
+
+
+def test_malformed_requests_are_refused() -> None:
+    bad = [b"", b"PYRTW1", request(b"PYRTW2", b"22", b"1", b"state"),
+           request(b"PYRTW1", b"9", b"1", b"state"),            # not octal
+           request(b"PYRTW1", b"22", b"x", b"state"),           # argc not a number
+           request(b"PYRTW1", b"22", b"0"),                     # no command
+           request(b"PYRTW1", b"22", b"5", b"state"),           # fewer args than argc
+           request(b"PYRTW1", b"22", b"1", b"state")[:-1]]      # not NUL-terminated
+    for data in bad:
+        assert warm._parse(data) is None, data
+
+
+def test_a_higher_hard_limit_cannot_be_given_to_a_worker() -> None:
+    inf = -1
+    assert warm._higher(2048, 1024)
+    assert warm._higher(inf, 1024)
+    assert not warm._higher(1024, 1024)
+    assert not warm._higher(512, 1024)
+    assert not warm._higher(inf, inf)
+    assert not warm._higher(1 << 40, inf)
+
+
+class _Kernel:
+    def ioprio_get(self, which: int, who: int) -> int:
+        return 4
+
+
+def test_identity_of_self_is_our_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read from /proc (the I/O priority through the syscalls interface, faked here)."""
+    import pyruntime.syscalls
+
+    monkeypatch.setattr(pyruntime.syscalls, "sys", _Kernel)
+    assert warm.identity("self") == warm.identity(os.getpid())
+    ns, root = warm.identity("self")[:2]
+    assert all(ns) and root is not None
