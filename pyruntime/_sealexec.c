@@ -3,7 +3,8 @@
  *
  *   _sealexec PYTHON ARG...   runs PYTHON ARG... from a sealed memfd copy
  *
- * bin/pyruntime execs this for create/run/exec instead of the interpreter:
+ * bin/pyruntime (the sh launcher) execs this for create/exec instead of the
+ * interpreter; the installed C launcher (_launcher.c) includes it;
  * it does what sealed_exe.reexec_sealed() does, without starting Python
  * twice. The copy must look exactly like sealed_exe.py's (memfd name
  * "pyruntime", all four seals) so that running_sealed() is True and Python
@@ -71,15 +72,24 @@ fail:
     return -1;
 }
 
+/* Exec argv[0] (the interpreter) with argv from a sealed copy of it; else
+ * the file itself (its reexec_sealed() seals). Returns only if both fail. */
+static void exec_sealed(char **argv)
+{
+    int fd = sealed_copy(argv[0]);
+    if (fd >= 0)
+        /* fexecve(): argv[0] stays PYTHON, so Python finds its venv as before. */
+        syscall(SYS_execveat, fd, "", argv, environ, AT_EMPTY_PATH);
+    /* Not sealed: run the interpreter itself; its reexec_sealed() seals. */
+    execvp(argv[0], argv);
+}
+
+#ifndef PYRT_LAUNCHER /* the launcher (_launcher.c) includes this file */
 int main(int argc, char **argv)
 {
     if (argc < 2)
         return 127;
-    int fd = sealed_copy(argv[1]);
-    if (fd >= 0)
-        /* fexecve(): argv[0] stays PYTHON, so Python finds its venv as before. */
-        syscall(SYS_execveat, fd, "", argv + 1, environ, AT_EMPTY_PATH);
-    /* Not sealed: run the interpreter itself; its reexec_sealed() seals. */
-    execv(argv[1], argv + 1);
+    exec_sealed(argv + 1);
     return 127;
 }
+#endif

@@ -4,8 +4,9 @@
  *
  *   _warm PYTHON -I -S -c SCRIPT ARG...
  *
- * bin/pyruntime execs this for the served commands with the argv it would
- * otherwise exec. Starting Python costs ~7 ms before any of our code runs;
+ * bin/pyruntime (the sh launcher) execs this for the served commands with the
+ * argv it would otherwise exec; the installed C launcher (_launcher.c)
+ * includes it and calls warm_main() with that argv. Starting Python costs ~7 ms before any of our code runs;
  * runc answers `state` in ~5 ms. A server that has imported the CLI once
  * forks a worker per command instead (~1 ms).
  *
@@ -56,6 +57,9 @@ static void local(char **argv, const char *spawn)
     if (spawn)
         setenv("PYRUNTIME_WARM_SPAWN", spawn, 1);
     if (sealed) {
+#ifdef PYRT_LAUNCHER
+        exec_sealed(argv + 1); /* _sealexec.c, included before us */
+#endif
         static char helper[4096];
         ssize_t n = readlink("/proc/self/exe", helper, sizeof(helper) - 16);
         char *slash = n > 0 ? memrchr(helper, '/', (size_t)n) : NULL;
@@ -65,7 +69,7 @@ static void local(char **argv, const char *spawn)
             execv(helper, argv);
         }
     }
-    execv(argv[1], argv + 1);
+    execvp(argv[1], argv + 1); /* a path, or "python3" from $PATH */
     perror("pyruntime: exec python");
     _exit(127);
 }
@@ -212,7 +216,7 @@ static int put(size_t *at, const char *s)
     return 1;
 }
 
-int main(int argc, char **argv)
+static int warm_main(int argc, char **argv)
 {
     if (argc < USER_ARGS + 1)
         return argc >= 2 ? (local(argv, NULL), 127) : 127;
@@ -334,3 +338,10 @@ int main(int argc, char **argv)
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
+
+#ifndef PYRT_LAUNCHER /* the launcher (_launcher.c) includes this file */
+int main(int argc, char **argv)
+{
+    return warm_main(argc, argv);
+}
+#endif

@@ -3,7 +3,8 @@
 Starting CPython costs ~7 ms here before any of our code runs, and the CLI's
 imports a few more; runc answers `state` in ~5 ms, and containerd's shim calls
 `start`, `delete` and `delete --force` for every `docker run`. So for these
-commands the launcher execs pyruntime/_warm (C), which hands its argv,
+commands the launcher's C client (pyruntime/_warm.c: compiled into the
+installed launcher, or the helper bin/pyruntime execs) hands its argv,
 environment, umask, stdio and working directory over a unix socket to a server
 that has imported the CLI once. The server forks a worker per command; the
 worker becomes the command's process (those fds, that directory and
@@ -84,7 +85,10 @@ def spawn(spec: str) -> None:
         return
     idle = os.environ.get("PYRUNTIME_WARM_IDLE") or str(DEFAULT_IDLE_S)
     site = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    script = f"import sys\nsys.path.append({site!r})\nfrom pyruntime.warm import serve\nserve(*sys.argv[1:])\n"
+    # as the launcher's bootstrap: site-packages on sys.path without `site`,
+    # which an editable install (its compiled dependencies elsewhere) needs
+    script = (f"import sys\nsys.path.append({site!r})\ntry:\n    import _cffi_backend\nexcept ImportError:\n"
+              "    import site\n    site.main()\nfrom pyruntime.warm import serve\nserve(*sys.argv[1:])\n")
     argv = [sys.executable, "-I", "-S", "-c", script, path, root, idle]
     if not sys.executable:
         return

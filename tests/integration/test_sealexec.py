@@ -1,6 +1,7 @@
-"""The launcher's C helper (pyruntime/_sealexec.c): `create`, `run` and `exec`
-run from the sealed memfd copy of the interpreter (the CVE-2019-5736 class,
-pyruntime/sealed_exe.py) with one interpreter start, not two (the helper
+"""The launcher's sealing (pyruntime/_sealexec.c, built into the installed C
+launcher pyruntime/_launcher.c): `create`, `run` and `exec` run from the
+sealed memfd copy of the interpreter (the CVE-2019-5736 class,
+pyruntime/sealed_exe.py) with one interpreter start, not two (the launcher
 execs the copy; Python's reexec_sealed() then finds itself sealed)."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pyruntime import sealed_exe
 from tests.conftest import Runtime
 from tests.integration.probes import create, must
 
+REPO = Path(__file__).resolve().parents[2]
 MakeBundle = Callable[..., Path]
 SEALED = "/memfd:pyruntime (deleted)"
 
@@ -97,12 +99,13 @@ def test_created_init_and_create_itself_run_sealed(launcher: Runtime, cid: str, 
 
 def test_without_the_helper_python_reexecs_as_before(launcher: Runtime, cid: str, make_bundle: MakeBundle,
                                                      tmp_path: Path) -> None:
-    """The launcher run with a python3 whose directory has no helper next to it:
-    two starts (the file, then reexec_sealed()'s /proc/self/fd/N), still sealed."""
+    """The sh launcher (bin/pyruntime: a source tree, an editable install) run
+    with a python3 whose directory has no helpers next to it: two starts (the
+    file, then reexec_sealed()'s /proc/self/fd/N), still sealed."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
     (bindir / "python3").symlink_to(os.path.realpath(Path(launcher.path).parent / "python3"))
-    shutil.copy2(launcher.path, bindir / "pyruntime")
+    shutil.copy2(REPO / "bin" / "pyruntime", bindir / "pyruntime")
     # the interpreter finds the venv (pyvenv.cfg) only next to it: give it the real one's site-packages
     (tmp_path / "pyvenv.cfg").write_text((Path(launcher.path).parent.parent / "pyvenv.cfg").read_text())
     lib = tmp_path / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
@@ -113,7 +116,7 @@ def test_without_the_helper_python_reexecs_as_before(launcher: Runtime, cid: str
         if entry.name != "pyruntime":
             (lib / "site-packages" / entry.name).symlink_to(entry)
     pkg = lib / "site-packages" / "pyruntime"
-    shutil.copytree(real_site / "pyruntime", pkg, ignore=shutil.ignore_patterns("_sealexec"))
+    shutil.copytree(real_site / "pyruntime", pkg, ignore=shutil.ignore_patterns("_sealexec", "_warm"))
     rt = Runtime(str(bindir / "pyruntime"), launcher.root)
     bundle = make_bundle(["true"])
     starts = _interpreter_starts(tmp_path, rt.cmd("run", "--bundle", str(bundle), cid))
