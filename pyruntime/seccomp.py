@@ -368,8 +368,23 @@ def compile_filter(seccomp_cfg: dict[str, Any]) -> SeccompFilter:
     prof = parse(seccomp_cfg)
     if prof is None:
         prof = Profile(ACT_ALLOW, [], 0, [])
-    f = build(prof)
+    f = _build_cached(seccomp_cfg, prof)
     f.listener_path, f.listener_metadata = prof.listener_path, prof.listener_metadata
+    return f
+
+
+def _build_cached(seccomp_cfg: dict[str, Any], prof: Profile) -> SeccompFilter:
+    """build(prof), or the program built for the same profile before
+    (seccomp_cache.py: libseccomp takes ~10 ms for Docker's default profile)."""
+    from pyruntime import seccomp_cache
+
+    k = seccomp_cache.key(seccomp_cfg, version())
+    hit = seccomp_cache.get(k) if k else None
+    if hit is not None:
+        return SeccompFilter(hit[0], prof.flags, hit[1])
+    f = build(prof)
+    if k:
+        seccomp_cache.put(k, f.program, f.skipped)
     return f
 
 
