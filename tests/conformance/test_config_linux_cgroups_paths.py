@@ -24,12 +24,12 @@ from tests.support.isolation import (
     describe,
     host_block_device,
     parse_mountinfo,
+    poll_until,
     proc_cgroups,
     remove_cgroup_tree,
     set_namespace,
     stdio_log,
     v1_hierarchies,
-    wait_for,
 )
 
 MakeBundle = Callable[..., Path]
@@ -158,7 +158,7 @@ def test_absolute_path_is_relative_to_each_mount_point(rt: Runtime, cid: str, cg
     # from inside (no cgroup namespace): the same paths
     p = rt("start", cid)
     assert p.returncode == 0, describe(p)
-    assert wait_for(lambda: "memory:" in stdio_log(b, cid)), stdio_log(b, cid)
+    assert poll_until(lambda: "memory:" in stdio_log(b, cid)), stdio_log(b, cid)
     inside = {",".join(sorted(f.split(":", 2)[1].split(","))): f.split(":", 2)[2]
               for f in stdio_log(b, cid).strip().splitlines()}
     for key in v1_hierarchies():

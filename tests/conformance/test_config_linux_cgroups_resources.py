@@ -389,10 +389,10 @@ def create_in_bundle(rt: Runtime, b: Path, cid: str) -> int:
 
 
 def run_started(rt: Runtime, b: Path, cid: str) -> str:
-    from tests.support.isolation import stdio_log, wait_for
+    from tests.support.isolation import poll_until, stdio_log
     p = rt("start", cid)
     assert p.returncode == 0, describe(p)
-    assert wait_for(lambda: "forked=" in stdio_log(b, cid), timeout=20), stdio_log(b, cid)
+    assert poll_until(lambda: "forked=" in stdio_log(b, cid), timeout=20), stdio_log(b, cid)
     return stdio_log(b, cid)
 
 

@@ -32,6 +32,7 @@ from tests.support.isolation import (
     describe,
     install_probe,
     net_cls_hierarchy,
+    poll_until,
     proc_cgroups,
     remove_cgroup_tree,
     run_ok,
@@ -39,7 +40,6 @@ from tests.support.isolation import (
     start_detached,
     stdio_log,
     v1_hierarchies,
-    wait_for,
 )
 
 MakeBundle = Callable[..., Path]
@@ -216,7 +216,7 @@ def test_realtime_runtime_caps_a_fifo_spinner(rt: Any, cid: str, cgpath: str, ma
     cpu = hierarchy_with("cpu")
     assert cpu is not None
     assert (cgroup_dir(cpu, cgpath) / "cpu.rt_runtime_us").read_text().strip() == "10000"
-    assert wait_for(lambda: "fifo" in stdio_log(b, cid), timeout=5), stdio_log(b, cid)
+    assert poll_until(lambda: "fifo" in stdio_log(b, cid), timeout=5), stdio_log(b, cid)
     share = cpu_share(cpuacct_usage(cgpath), 1.0)
     print(f"rt 10000/100000: SCHED_FIFO spinner got {share:.3f} CPU")
     assert 0.03 <= share <= 0.25, f"SCHED_FIFO spinner got {share:.3f} of a CPU under a 10% rt budget"
@@ -513,7 +513,7 @@ def _memory_with_cache(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle,
 
     b = make_bundle(CACHE_AND_SLEEP, mutate=with_path(cgpath, extra))
     start_detached(rt, b, cid)
-    assert wait_for(lambda: "ready" in stdio_log(b, cid)), stdio_log(b, cid)
+    assert poll_until(lambda: "ready" in stdio_log(b, cid)), stdio_log(b, cid)
     mem = hierarchy_with("memory")
     assert mem is not None
     d = cgroup_dir(mem, cgpath)

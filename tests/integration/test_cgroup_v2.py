@@ -31,12 +31,12 @@ from tests.support.isolation import (
     install_probe,
     parse_mountinfo,
     pid_alive,
+    poll_until,
     remove_cgroup_tree,
     run_ok,
     set_namespace,
     start_detached,
     stdio_log,
-    wait_for,
 )
 
 MakeBundle = Callable[..., Path]
@@ -321,7 +321,7 @@ def test_kill_all_reaches_sub_cgroups(rt: Any, cid: str, cgpath: str, make_bundl
     b = make_bundle(sh("sleep 300 & sleep 300 & sleep 300 & echo ready; wait"), mutate=with_path(cgpath))
     init = start_detached(rt, b, cid)
     procs = cgdir(cgpath) / "cgroup.procs"
-    assert wait_for(lambda: len(procs.read_text().split()) >= 4, timeout=30), stdio_log(b, cid)
+    assert poll_until(lambda: len(procs.read_text().split()) >= 4, timeout=30), stdio_log(b, cid)
     assert (cgdir(cgpath) / "cgroup.kill").exists(), "kernel without cgroup.kill (< 5.14)"
     # one process moved into a sub-cgroup, as a container that owns its subtree may do
     sub = cgdir(cgpath) / "sub"
@@ -331,9 +331,9 @@ def test_kill_all_reaches_sub_cgroups(rt: Any, cid: str, cgpath: str, make_bundl
     pids = [int(x) for x in procs.read_text().split()] + [moved]
     p = rt("kill", "--all", cid, "KILL")
     assert p.returncode == 0, describe(p)
-    assert wait_for(lambda: not any(pid_alive(x) for x in pids), timeout=30), \
+    assert poll_until(lambda: not any(pid_alive(x) for x in pids), timeout=30), \
         f"still alive after kill --all: {[x for x in pids if pid_alive(x)]}"
-    assert wait_for(lambda: rt.state(cid)["status"] == "stopped", timeout=30)
+    assert poll_until(lambda: rt.state(cid)["status"] == "stopped", timeout=30)
     assert rt("delete", cid).returncode == 0
     assert not cgdir(cgpath).exists(), "the container's cgroup (and sub) removed on delete"
 
@@ -342,7 +342,7 @@ def test_cgroup_removed_on_delete(rt: Any, cid: str, cgpath: str, make_bundle: M
     start_detached(rt, make_bundle(["sleep", "300"], mutate=with_path(cgpath)), cid)
     assert cgdir(cgpath).is_dir()
     assert rt("kill", cid, "KILL").returncode == 0
-    assert wait_for(lambda: rt.state(cid)["status"] == "stopped", timeout=30)
+    assert poll_until(lambda: rt.state(cid)["status"] == "stopped", timeout=30)
     p = rt("delete", cid)
     assert p.returncode == 0, describe(p)
     assert not cgdir(cgpath).exists()

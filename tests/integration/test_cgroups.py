@@ -19,6 +19,7 @@ from tests.support.isolation import (
     host_block_device,
     install_probe,
     pid_alive,
+    poll_until,
     proc_cgroups,
     remove_cgroup_tree,
     run_ok,
@@ -26,7 +27,6 @@ from tests.support.isolation import (
     start_detached,
     stdio_log,
     v1_hierarchies,
-    wait_for,
 )
 
 MakeBundle = Callable[..., Path]
@@ -217,14 +217,14 @@ def test_kill_all(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle, pidns
     b = make_bundle(sh("sleep 300 & sleep 300 & sleep 300 & echo ready; wait"),
                     mutate=with_cgroups_path(cgpath, extra))
     init = start_detached(rt, b, cid)
-    assert wait_for(lambda: len(_container_pids(cgpath)) >= 4), stdio_log(b, cid)
+    assert poll_until(lambda: len(_container_pids(cgpath)) >= 4), stdio_log(b, cid)
     pids = _container_pids(cgpath)
     assert init in pids
     p = rt("kill", "--all", cid, "KILL")
     assert p.returncode == 0, describe(p)
-    assert wait_for(lambda: not any(pid_alive(x) for x in pids)), \
+    assert poll_until(lambda: not any(pid_alive(x) for x in pids)), \
         f"still alive after kill --all: {[x for x in pids if pid_alive(x)]}"
-    assert wait_for(lambda: rt.state(cid)["status"] == "stopped")
+    assert poll_until(lambda: rt.state(cid)["status"] == "stopped")
 
 
 # ---------------------------------------------------------------- removal
@@ -235,7 +235,7 @@ def test_cgroups_removed_on_delete(rt: Any, cid: str, cgpath: str, make_bundle: 
     dirs = [cgroup_dir(m, cgpath) for m in v1_hierarchies().values()]
     assert all(d.is_dir() for d in dirs), [d for d in dirs if not d.is_dir()]
     assert rt("kill", cid, "KILL").returncode == 0
-    assert wait_for(lambda: rt.state(cid)["status"] == "stopped")
+    assert poll_until(lambda: rt.state(cid)["status"] == "stopped")
     p = rt("delete", cid)
     assert p.returncode == 0, describe(p)
     left = [d for d in dirs if d.exists()]

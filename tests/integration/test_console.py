@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.isolation import describe, pid_alive, wait_for
+from tests.support.isolation import describe, pid_alive, poll_until
 
 MakeBundle = Callable[..., Path]
 
@@ -87,7 +87,7 @@ def _run_on_console(rt: Any, cid: str, bundle: Path, srv: socket.socket, path: P
         out = read_until_hangup(master)
     finally:
         os.close(master)
-    assert wait_for(lambda: not pid_alive(pid)), "container did not exit"
+    assert poll_until(lambda: not pid_alive(pid)), "container did not exit"
     return out.replace("\r\n", "\n")
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from tests.integration.probes import read_events
 from tests.support.cgfiles import V2_ROOT, oom_kills, pure_v2, remove_test_cgroups
-from tests.support.isolation import describe, install_probe, start_detached, wait_for
+from tests.support.isolation import describe, install_probe, poll_until, start_detached
 
 MakeBundle = Callable[..., Path]
 MIB = 1 << 20
@@ -49,7 +49,7 @@ def test_events_stats_from_v2_files(rt: Any, cid: str, cgpath: str, make_bundle:
                {"memory": {"limit": 64 * MIB}, "pids": {"limit": 50}})
     start_detached(rt, b, cid)
     d = V2_ROOT / cgpath.lstrip("/")
-    assert wait_for(lambda: len((d / "cgroup.procs").read_text().split()) >= 2)
+    assert poll_until(lambda: len((d / "cgroup.procs").read_text().split()) >= 2)
     p = rt("events", "--stats", cid, timeout=30)
     assert p.returncode == 0, describe(p)
     ev = json.loads(p.stdout)

@@ -22,9 +22,9 @@ from tests.support.isolation import (
     kill_pid,
     ns_inode,
     pid_alive,
+    poll_until,
     proc_cgroups,
     start_detached,
-    wait_for,
 )
 
 MakeBundle = Callable[..., Path]
@@ -152,7 +152,7 @@ def test_exec_detach_pid_file(rt: Any, cid: str, make_bundle: MakeBundle, tmp_pa
     pid = int(pid_file.read_text())
     try:
         assert pid_alive(pid)
-        assert wait_for(lambda: Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\x0040\x00")
+        assert poll_until(lambda: Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\x0040\x00")
         assert ns_inode(pid, "pid") == ns_inode(rt.state(cid)["pid"], "pid")
         ps = rt("ps", cid)
         assert str(pid) in ps.stdout.split(), describe(ps)
@@ -216,7 +216,7 @@ def test_exec_tty_requires_console_socket_when_detached(rt: Any, cid: str, make_
 def test_exec_into_stopped_container_fails(rt: Any, cid: str, make_bundle: MakeBundle) -> None:
     init = _running(rt, cid, make_bundle)
     kill_pid(init)
-    assert wait_for(lambda: rt.state(cid)["status"] == "stopped")
+    assert poll_until(lambda: rt.state(cid)["status"] == "stopped")
     p = rt("exec", cid, "true")
     assert p.returncode == 255
     assert "exec failed: cannot exec in a stopped container" in p.stderr, describe(p)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.integration.probes import RFC3339, run_nocapture
-from tests.support.isolation import start_detached, wait_for
+from tests.support.isolation import poll_until, start_detached
 
 MakeBundle = Callable[..., Path]
 
@@ -87,7 +87,7 @@ def test_create_writes_nothing_on_the_containers_stdio(rt: Any, cid: str, make_b
     assert p.returncode == 0, err.read_text()
     assert (out.read_bytes(), err.read_bytes()) == (b"", b"")
     assert rt("start", cid).returncode == 0
-    assert wait_for(lambda: rt.state(cid)["status"] == "stopped", 10)
+    assert poll_until(lambda: rt.state(cid)["status"] == "stopped", 10)
     assert (out.read_text(), err.read_text()) == ("from-the-process\n", "to-stderr\n")
 
 
@@ -102,7 +102,7 @@ def test_log_file_is_for_errors_only_on_success(rt: Any, cid: str, sleep_bundle:
         # stdio to files: the container would hold captured pipes open
         p = run_nocapture(rt, "--log", str(log), "--log-format", fmt, *argv)
         assert p.returncode == 0, (argv, p.stderr)
-    assert wait_for(lambda: rt.state(cid)["status"] == "stopped", 10)
+    assert poll_until(lambda: rt.state(cid)["status"] == "stopped", 10)
     assert rt("--log", str(log), "--log-format", fmt, "delete", cid).returncode == 0
     text = log.read_text() if log.exists() else ""
     assert "error" not in text.lower(), text

@@ -17,10 +17,10 @@ from tests.support.isolation import (
     create_detached,
     describe,
     pid_alive,
+    poll_until,
     start_detached,
     stdio_log,
     v1_hierarchies,
-    wait_for,
 )
 
 MakeBundle = Callable[..., Path]
@@ -77,20 +77,20 @@ def test_pause_resume(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle) -
                     mutate=mutate)
     init = start_detached(rt, b, cid)
     tick = b / "rootfs" / "tick"
-    assert wait_for(lambda: tick.exists() and tick.read_text() != ""), stdio_log(b, cid)
+    assert poll_until(lambda: tick.exists() and tick.read_text() != ""), stdio_log(b, cid)
     p = rt("pause", cid)
     assert p.returncode == 0 and p.stdout == "", describe(p)
     assert status(rt, cid) == "paused"
     assert freezer_state(cgpath) == "FROZEN"
     assert rt.state(cid)["pid"] == init
     before = tick.read_text()
-    wait_for(lambda: False, timeout=0.3)
+    poll_until(lambda: False, timeout=0.3)
     assert tick.read_text() == before, "a paused container went on running"
     p = rt("resume", cid)
     assert p.returncode == 0 and p.stdout == "", describe(p)
     assert status(rt, cid) == "running"
     assert freezer_state(cgpath) == "THAWED"
-    assert wait_for(lambda: tick.read_text() != before), "the resumed container does not run"
+    assert poll_until(lambda: tick.read_text() != before), "the resumed container does not run"
 
 
 def test_pause_twice_and_resume_running_fail(rt: Any, cid: str, cgpath: str,
@@ -106,8 +106,8 @@ def test_pause_twice_and_resume_running_fail(rt: Any, cid: str, cgpath: str,
 
 def test_pause_stopped_fails(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle) -> None:
     init = start_detached(rt, bundle_in(make_bundle, cgpath, ["true"]), cid)
-    assert wait_for(lambda: not pid_alive(init))
-    assert wait_for(lambda: status(rt, cid) == "stopped")
+    assert poll_until(lambda: not pid_alive(init))
+    assert poll_until(lambda: status(rt, cid) == "stopped")
     fails_with(rt("pause", cid), "container not running")
     fails_with(rt("resume", cid), "container not paused")
 
@@ -133,7 +133,7 @@ def test_kill_and_delete_paused(rt: Any, cid: str, cgpath: str, make_bundle: Mak
     assert p.returncode == 1 and "paused" in p.stderr, describe(p)
     p = rt("delete", "--force", cid)
     assert p.returncode == 0, describe(p)
-    assert wait_for(lambda: not pid_alive(init))
+    assert poll_until(lambda: not pid_alive(init))
     assert not cg_dir("freezer", cgpath).exists()
 
 
@@ -142,7 +142,7 @@ def test_kill_and_delete_paused(rt: Any, cid: str, cgpath: str, make_bundle: Mak
 def test_ps_json_lists_every_pid(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle) -> None:
     b = bundle_in(make_bundle, cgpath, ["sh", "-c", "sleep 300 & sleep 300 & wait"])
     init = start_detached(rt, b, cid)
-    assert wait_for(lambda: len(cg_pids(cgpath)) >= 3), stdio_log(b, cid)
+    assert poll_until(lambda: len(cg_pids(cgpath)) >= 3), stdio_log(b, cid)
     p = rt("ps", "--format", "json", cid)
     assert p.returncode == 0, describe(p)
     pids = json.loads(p.stdout)
@@ -157,7 +157,7 @@ def test_ps_json_lists_every_pid(rt: Any, cid: str, cgpath: str, make_bundle: Ma
 def test_ps_table(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle) -> None:
     b = bundle_in(make_bundle, cgpath, ["sh", "-c", "sleep 300 & wait"])
     init = start_detached(rt, b, cid)
-    assert wait_for(lambda: len(cg_pids(cgpath)) >= 2), stdio_log(b, cid)
+    assert poll_until(lambda: len(cg_pids(cgpath)) >= 2), stdio_log(b, cid)
     want = cg_pids(cgpath)
     p = rt("ps", cid)
     assert p.returncode == 0, describe(p)
@@ -189,8 +189,8 @@ def test_ps_bad_format_and_missing(rt: Any, cid: str, cgpath: str, make_bundle: 
 
 def test_ps_stopped_container(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle) -> None:
     init = start_detached(rt, bundle_in(make_bundle, cgpath, ["true"]), cid)
-    assert wait_for(lambda: not pid_alive(init))
-    assert wait_for(lambda: status(rt, cid) == "stopped")
+    assert poll_until(lambda: not pid_alive(init))
+    assert poll_until(lambda: status(rt, cid) == "stopped")
     p = rt("ps", "--format", "json", cid)
     assert p.returncode == 0, describe(p)
     assert json.loads(p.stdout) in (None, []), p.stdout  # runc 1.1 prints null

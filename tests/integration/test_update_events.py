@@ -25,10 +25,10 @@ from tests.support.isolation import (
     describe,
     install_probe,
     pid_alive,
+    poll_until,
     start_detached,
     stdio_log,
     v1_hierarchies,
-    wait_for,
 )
 
 MakeBundle = Callable[..., Path]
@@ -172,7 +172,7 @@ def test_update_resources_stdin_pids_limit_is_hit(rt: Any, cid: str, cgpath: str
     assert p.returncode == 0, describe(p)
     assert cg_file("pids", cgpath, "pids.max").read_text().strip() == "5"
     go(b)
-    assert wait_for(lambda: not pid_alive(init), timeout=20)
+    assert poll_until(lambda: not pid_alive(init), timeout=20)
     out = stdio_log(b, cid)
     fields = dict(f.partition("=")[::2] for f in out.split())
     assert int(fields["forked"]) <= 4 and int(fields["failed"]) >= 16, out
@@ -198,7 +198,7 @@ def test_update_resources_file_memory_limit_is_hit(rt: Any, cid: str, cgpath: st
         assert cg_int("memory", cgpath, "memory.swap.max") == 0  # swap == limit: no swap
     assert cg_file("pids", cgpath, "pids.max").read_text().strip() == "max"
     go(b)
-    assert wait_for(lambda: not pid_alive(init), timeout=20)
+    assert poll_until(lambda: not pid_alive(init), timeout=20)
     assert "survived" not in stdio_log(b, cid)
     assert cgfiles.oom_kills(cgpath) > 0
 
@@ -216,8 +216,8 @@ def test_update_errors(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle) 
     assert p.returncode == 1, describe(p)
     fails_with(rt("update", "--resources", "/nonexistent-pyrt.json", cid), "no such file or directory")
     assert rt("kill", cid, "KILL").returncode == 0
-    assert wait_for(lambda: not pid_alive(init))
-    assert wait_for(lambda: rt.state(cid)["status"] == "stopped")
+    assert poll_until(lambda: not pid_alive(init))
+    assert poll_until(lambda: rt.state(cid)["status"] == "stopped")
     fails_with(rt("update", "--pids-limit", "5", cid), "container not running")
 
 
@@ -265,7 +265,7 @@ def test_update_check_before_update(rt: Any, cid: str, cgpath: str, make_bundle:
                ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=24 conv=fsync 2>/dev/null; "
                 "echo ready; sleep 300"], {"memory": {"limit": 64 * MIB}})
     start_detached(rt, b, cid)
-    assert wait_for(lambda: "ready" in stdio_log(b, cid), timeout=30), stdio_log(b, cid)
+    assert poll_until(lambda: "ready" in stdio_log(b, cid), timeout=30), stdio_log(b, cid)
     usage = cg_int("memory", cgpath, "memory.usage_in_bytes")
     assert usage >= 16 * MIB, f"usage {usage}: the page cache was not charged to the container"
     res = {"memory": {"limit": 8 * MIB, "checkBeforeUpdate": True}}
@@ -303,7 +303,7 @@ def test_events_stats(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle) -
     b = bundle(make_bundle, cgpath, ["sh", "-c", "sleep 300 & wait"],
                {"memory": {"limit": 64 * MIB}, "pids": {"limit": 50}})
     start_detached(rt, b, cid)
-    assert wait_for(lambda: len(cg_file("pids", cgpath, "cgroup.procs").read_text().split()) >= 2)
+    assert poll_until(lambda: len(cg_file("pids", cgpath, "cgroup.procs").read_text().split()) >= 2)
     p = rt("events", "--stats", cid, timeout=10)
     assert p.returncode == 0, describe(p)
     lines = p.stdout.splitlines()
@@ -329,8 +329,8 @@ def test_events_errors(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle) 
     assert p.returncode != 0 and "interval" in p.stderr, describe(p)
     fails_with(rt("events", "--interval", "0s", cid), "duration interval must be greater than 0")
     assert rt("kill", cid, "KILL").returncode == 0
-    assert wait_for(lambda: not pid_alive(init))
-    assert wait_for(lambda: rt.state(cid)["status"] == "stopped")
+    assert poll_until(lambda: not pid_alive(init))
+    assert poll_until(lambda: rt.state(cid)["status"] == "stopped")
     fails_with(rt("events", "--stats", cid), f"container with id {cid} is not running")
 
 
@@ -375,7 +375,7 @@ def test_events_end_when_container_stops(rt: Any, cid: str, cgpath: str,
     try:
         read_events(proc, lambda g: len(g) >= 1, 10)
         go(b)
-        assert wait_for(lambda: not pid_alive(init))
+        assert poll_until(lambda: not pid_alive(init))
         if rt.name == "runc":
             # runc 1.1 goes on until the cgroup is removed, i.e. until delete
             assert rt("delete", cid).returncode == 0

@@ -79,7 +79,8 @@ def stdio_log(bundle: Path, cid: str) -> str:
     return (bundle / f"{cid}.stdio.log").read_text(errors="replace")
 
 
-def wait_for(pred: Any, timeout: float = 10, interval: float = 0.05) -> bool:
+def poll_until(pred: Any, timeout: float = 10, interval: float = 0.05) -> bool:
+    """Whether pred() came true within timeout (probes.wait_for raises instead)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pred():
