@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.support.cgfiles import remove_test_cgroups
 from tests.support.isolation import build_probe
+
+
+@pytest.fixture
+def cgpath(rt: Any, cid: str) -> Iterator[str]:
+    """An absolute linux.cgroupsPath of this test's own; after the runtime's
+    cleanup (delete --force, so the cgroups are empty), whatever is left of it
+    in any hierarchy is removed."""
+    path = f"/pyrt-test-{cid}"
+    yield path
+    rt.cleanup()
+    remove_test_cgroups(path)
 
 
 @pytest.fixture

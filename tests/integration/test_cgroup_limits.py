@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.cgfiles import cgroup_mounts
 from tests.support.isolation import (
     add_capabilities,
     cgroup_dir,
@@ -34,7 +35,6 @@ from tests.support.isolation import (
     net_cls_hierarchy,
     poll_until,
     proc_cgroups,
-    remove_cgroup_tree,
     run_ok,
     set_namespace,
     start_detached,
@@ -51,17 +51,6 @@ def is_runc(rt: Any) -> bool:
     return Path(rt.path).name == "runc"
 
 
-def cgroup_mounts() -> list[Path]:
-    """Every mounted cgroup hierarchy (v1 and cgroup2), first mount of each."""
-    out: dict[str, Path] = {}
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        pre, _, post = line.partition(" - ")
-        f, fstype = pre.split(), post.split()[0]
-        if fstype in ("cgroup", "cgroup2") and f[3] == "/":
-            out.setdefault(f[2], Path(f[4]))
-    return list(out.values())
-
-
 def hierarchy_with(ctrl: str) -> Path | None:
     for key, mount in v1_hierarchies().items():
         if ctrl in key.split(","):
@@ -73,15 +62,6 @@ def hierarchy_with(ctrl: str) -> Path | None:
 def _needs_v1() -> None:
     if not v1_hierarchies():
         pytest.skip("these tests are written for cgroup v1 / hybrid hosts")
-
-
-@pytest.fixture
-def cgpath(rt: Any, cid: str) -> Iterator[str]:
-    path = f"/pyrt-limits-{cid}"
-    yield path
-    rt.cleanup()
-    for mount in cgroup_mounts():
-        remove_cgroup_tree(cgroup_dir(mount, path))
 
 
 def with_path(path: str, extra: Callable[[dict[str, Any]], None] | None = None,

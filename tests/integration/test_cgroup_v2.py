@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +69,9 @@ def v2(rt: Any) -> None:
 
 
 @pytest.fixture
-def cgpath(v2: None, rt: Any, cid: str) -> Iterator[str]:
-    path = f"/pyrt-test-{cid}"
-    yield path
-    rt.cleanup()
-    remove_cgroup_tree(ROOT / path.lstrip("/"))
+def cgpath(v2: None, cgpath: str) -> str:
+    """The integration conftest's cgpath, on a pure cgroup v2 host only."""
+    return cgpath
 
 
 def cgdir(path: str) -> Path:

@@ -5,7 +5,7 @@ delete (runtime-spec config-linux.md "Control groups"; runc's behaviour)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from tests.support.isolation import (
     pid_alive,
     poll_until,
     proc_cgroups,
-    remove_cgroup_tree,
     run_ok,
     set_namespace,
     start_detached,
@@ -41,17 +40,6 @@ def sh(script: str) -> list[str]:
 def _needs_v1() -> None:
     if not v1_hierarchies():
         pytest.skip("these tests are written for cgroup v1 / hybrid hosts")
-
-
-@pytest.fixture
-def cgpath(rt: Any, cid: str) -> Iterator[str]:
-    """An absolute linux.cgroupsPath for this test; whatever is left of it in
-    any v1 hierarchy is removed after the runtime's own cleanup."""
-    path = f"/pyrt-test-{cid}"
-    yield path
-    rt.cleanup()  # delete --force first, so the cgroups are empty
-    for mount in v1_hierarchies().values():
-        remove_cgroup_tree(cgroup_dir(mount, path))
 
 
 def with_cgroups_path(path: str, extra: Callable[[dict[str, Any]], None] | None = None,

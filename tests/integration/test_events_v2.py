@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.probes import read_events
-from tests.support.cgfiles import V2_ROOT, oom_kills, pure_v2, remove_test_cgroups
+from tests.support.cgfiles import V2_ROOT, oom_kills, pure_v2
 from tests.support.isolation import describe, install_probe, poll_until, start_detached
 
 MakeBundle = Callable[..., Path]
@@ -25,13 +25,11 @@ WAIT_GO = "while [ ! -e /go ]; do sleep 0.05; done; "
 
 
 @pytest.fixture
-def cgpath(rt: Any, cid: str) -> Iterator[str]:
+def cgpath(cgpath: str) -> str:
+    """The integration conftest's cgpath, on a pure cgroup v2 host only."""
     if not pure_v2():
         pytest.skip("needs a pure cgroup v2 host: run bash scripts/guest/test.sh")
-    path = f"/pyrt-test-{cid}"
-    yield path
-    rt.cleanup()
-    remove_test_cgroups(path)
+    return cgpath
 
 
 def bundle(make_bundle: MakeBundle, cgpath: str, args: list[str],

@@ -6,13 +6,13 @@ are read through tests/support/cgfiles.py."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.cgfiles import cg_dir, cg_file, pure_v2, remove_test_cgroups
+from tests.support.cgfiles import cg_dir, cg_file, pure_v2
 from tests.support.isolation import (
     create_detached,
     describe,
@@ -30,14 +30,6 @@ MakeBundle = Callable[..., Path]
 def _needs_freezer() -> None:
     if "freezer" not in v1_hierarchies() and not pure_v2():
         pytest.skip("pause needs the cgroup v1 freezer or a pure cgroup v2 host")
-
-
-@pytest.fixture
-def cgpath(rt: Any, cid: str) -> Iterator[str]:
-    path = f"/pyrt-test-{cid}"
-    yield path
-    rt.cleanup()
-    remove_test_cgroups(path)
 
 
 def bundle_in(make_bundle: MakeBundle, cgpath: str, args: list[str]) -> Path:

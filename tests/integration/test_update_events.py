@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import pytest
 
 from tests.integration.probes import read_events
 from tests.support import cgfiles
-from tests.support.cgfiles import pure_v2, remove_test_cgroups
+from tests.support.cgfiles import pure_v2
 from tests.support.isolation import (
     describe,
     install_probe,
@@ -59,14 +59,6 @@ def cpu_max(cgpath: str) -> tuple[str, str]:
         return q, per
     q = cg_file("cpu", cgpath, "cpu.cfs_quota_us").read_text().strip()
     return ("max" if q == "-1" else q), cg_file("cpu", cgpath, "cpu.cfs_period_us").read_text().strip()
-
-
-@pytest.fixture
-def cgpath(rt: Any, cid: str) -> Iterator[str]:
-    path = f"/pyrt-test-{cid}"
-    yield path
-    rt.cleanup()
-    remove_test_cgroups(path)
 
 
 def has_memsw() -> bool:

@@ -60,11 +60,20 @@ def has_memsw() -> bool:
     return mem is not None and (mem / "memory.memsw.limit_in_bytes").exists()
 
 
+def cgroup_mounts() -> list[Path]:
+    """Every mounted cgroup hierarchy (v1 and cgroup2), first mount of each."""
+    out: dict[str, Path] = {}
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        pre, _, post = line.partition(" - ")
+        f, fstype = pre.split(), post.split()[0]
+        if fstype in ("cgroup", "cgroup2") and f[3] == "/":
+            out.setdefault(f[2], Path(f[4]))
+    return list(out.values())
+
+
 def remove_test_cgroups(cgpath: str) -> None:
+    """Whatever is left of cgpath in any hierarchy (v1, hybrid cgroup2, pure v2)."""
     from tests.support.isolation import remove_cgroup_tree
 
-    if pure_v2():
-        remove_cgroup_tree(V2_ROOT / cgpath.lstrip("/"))
-        return
-    for mount in v1_hierarchies().values():
+    for mount in cgroup_mounts():
         remove_cgroup_tree(cgroup_dir(mount, cgpath))
