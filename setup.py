@@ -15,6 +15,15 @@ from distutils.command.build_scripts import build_scripts  # setuptools has no s
 HELPERS = ("pyruntime/_sealexec", "pyruntime/_warm")
 
 
+def _compiler(name=None):
+    from distutils.ccompiler import new_compiler
+    from distutils.sysconfig import customize_compiler
+
+    cc = new_compiler(compiler=name)
+    customize_compiler(cc)
+    return cc
+
+
 class BuildExt(build_ext):
     """Also compile the launcher's helpers pyruntime/_sealexec.c and _warm.c into
     executables (bin/pyruntime execs them: _sealexec for create/run/exec, _warm
@@ -24,11 +33,7 @@ class BuildExt(build_ext):
     def run(self):
         super().run()
         if not hasattr(self.compiler, "compile"):  # no extensions: run() made no compiler
-            from distutils.ccompiler import new_compiler
-            from distutils.sysconfig import customize_compiler
-
-            self.compiler = new_compiler(compiler=self.compiler)
-            customize_compiler(self.compiler)
+            self.compiler = _compiler(self.compiler)
         for helper in HELPERS:
             out = helper if self.inplace else os.path.join(self.build_lib, helper)
             os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -39,15 +44,6 @@ class BuildExt(build_ext):
 
     def get_outputs(self):
         return super().get_outputs() + [os.path.join(self.build_lib, h) for h in HELPERS]
-
-
-def _compiler():
-    from distutils.ccompiler import new_compiler
-    from distutils.sysconfig import customize_compiler
-
-    cc = new_compiler()
-    customize_compiler(cc)
-    return cc
 
 
 class BuildScripts(build_scripts):

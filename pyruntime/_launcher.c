@@ -54,16 +54,11 @@ int main(int argc, char **argv)
         av[USER_ARGS - 1 + i] = argv[i];
     int ac = argc + USER_ARGS - 1;
 
-    for (int i = 1; i < argc; i++) { /* the command word, as bin/pyruntime finds it */
-        const char *a = argv[i];
-        if (!strcmp(a, "create") || !strcmp(a, "exec")) {
-            exec_sealed(av + 1);
-            break;
-        }
-        if (!strcmp(a, "state") || !strcmp(a, "start") || !strcmp(a, "kill") || !strcmp(a, "delete") ||
-            !strcmp(a, "run"))
-            return warm_main(ac, av);
-    }
+    const char *cmd = command_word(argc, argv, 1); /* _warm.c */
+    if (!strcmp(cmd, "create") || !strcmp(cmd, "exec"))
+        exec_sealed(av + 1); /* returns only if neither the copy nor the file could be exec'd */
+    else if (*cmd)
+        return warm_main(ac, av);
     execvp(py, av + 1);
     perror("pyruntime: exec python3");
     return 127;

@@ -205,6 +205,19 @@ static ssize_t relay_signals(int s, char *reply, size_t size)
     }
 }
 
+/* The command word among argv[first..]: the first argument naming one of
+ * the commands the launchers treat apart (as bin/pyruntime's case finds it),
+ * or "" when there is none. */
+static const char *command_word(int argc, char **argv, int first)
+{
+    static const char *const words[] = {"create", "exec", "run", "state", "start", "kill", "delete"};
+    for (int i = first; i < argc; i++)
+        for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++)
+            if (!strcmp(argv[i], words[w]))
+                return words[w];
+    return "";
+}
+
 /* Append s and its NUL to msg at *at; 0 when it does not fit. */
 static int put(size_t *at, const char *s)
 {
@@ -220,14 +233,7 @@ static int warm_main(int argc, char **argv)
 {
     if (argc < USER_ARGS + 1)
         return argc >= 2 ? (local(argv, NULL), 127) : 127;
-    for (int i = USER_ARGS; i < argc; i++) { /* the command word, as bin/pyruntime finds it */
-        const char *a = argv[i];
-        if (!strcmp(a, "run"))
-            sealed = 1;
-        if (!strcmp(a, "run") || !strcmp(a, "create") || !strcmp(a, "exec") || !strcmp(a, "state") ||
-            !strcmp(a, "start") || !strcmp(a, "kill") || !strcmp(a, "delete"))
-            break;
-    }
+    sealed = !strcmp(command_word(argc, argv, USER_ARGS), "run");
     const char *off = getenv("PYRUNTIME_WARM");
     if ((off && !strcmp(off, "0")) || geteuid() != 0)
         local(argv, NULL);

@@ -83,18 +83,19 @@ def spawn(spec: str) -> None:
     path, _, root = spec.partition(":")
     if not path.startswith(WARM_DIR + "/") or "/" in path[len(WARM_DIR) + 1:] or not os.path.isdir(root):
         return
-    idle = os.environ.get("PYRUNTIME_WARM_IDLE") or str(DEFAULT_IDLE_S)
-    site = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    # as the launcher's bootstrap: site-packages on sys.path without `site`,
-    # which an editable install (its compiled dependencies elsewhere) needs
-    script = (f"import sys\nsys.path.append({site!r})\ntry:\n    import _cffi_backend\nexcept ImportError:\n"
-              "    import site\n    site.main()\nfrom pyruntime.warm import serve\nserve(*sys.argv[1:])\n")
-    argv = [sys.executable, "-I", "-S", "-c", script, path, root, idle]
     if not sys.executable:
         return
+    idle = os.environ.get("PYRUNTIME_WARM_IDLE") or str(DEFAULT_IDLE_S)
+    package = os.path.dirname(os.path.abspath(__file__))
+    # as the launcher's bootstrap: site-packages on sys.path without `site`,
+    # which an editable install (its compiled dependencies elsewhere) needs
+    script = (f"import sys\nsys.path.append({os.path.dirname(package)!r})\ntry:\n    import _cffi_backend\n"
+              "except ImportError:\n    import site\n    site.main()\nfrom pyruntime.warm import serve\n"
+              "serve(*sys.argv[1:])\n")
+    argv = [sys.executable, "-I", "-S", "-c", script, path, root, idle]
     # From a sealed copy of the interpreter, as create/run/exec (sealed_exe.py):
     # a served `run` forks the container from the server.
-    sealexec = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sealexec")
+    sealexec = os.path.join(package, "_sealexec")
     if os.access(sealexec, os.X_OK):
         argv.insert(0, sealexec)
     sys.stdout.flush()
