@@ -53,6 +53,7 @@ from bench.bench_run import (  # noqa: E402
     _on_alarm,
     become_subreaper,
     bench_cycle,
+    clean_up,
     default_runtime,
     reap_strays,
     run_timed,
@@ -373,10 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_all.py: {err}", file=sys.stderr)
         return 1
     finally:
-        for rt in runtimes:
-            rt.cleanup()
-        reap_strays()
-        shutil.rmtree(scratch, ignore_errors=True)
+        clean_up(runtimes, scratch)
 
     roles = [rt.role for rt in runtimes]
     rows: dict[str, Any] = {}

@@ -106,6 +106,14 @@ class Runtime:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def clean_up(runtimes: list[Runtime], scratch: Path) -> None:
+    """After a benchmark: each runtime's containers and root, strays, the scratch dir."""
+    for rt in runtimes:
+        rt.cleanup()
+    reap_strays()
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
 def run_timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
     """Run argv; (wall ms, exit code, stderr text).
 
@@ -289,10 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_run.py: {err}", file=sys.stderr)
         return 1
     finally:
-        for rt in runtimes:
-            rt.cleanup()
-        reap_strays()
-        shutil.rmtree(scratch, ignore_errors=True)
+        clean_up(runtimes, scratch)
 
     meta = {
         "runtime": runtime,
