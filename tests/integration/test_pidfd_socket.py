@@ -120,6 +120,9 @@ def test_run_detached_and_foreground(rt: Any, cid: str, make_bundle: MakeBundle,
         p=rt("run", "--pidfd-socket", str(listener.path), "--bundle", str(b), cid + "f", timeout=30)))
     t.start()
     fd2 = listener.pidfd(1)
+    # the init sends its pidfd during create: kill it once `run` has started
+    # it (a kill before start makes `run` fail to start a stopped container)
+    wait_for(lambda: status_of(rt, cid + "f") == "running", what="run to start the container")
     kill_through(fd2)
     t.join(30)
     p = result["p"]
