@@ -1,4 +1,4 @@
-"""The warm server: `state`, `start`, `kill`, `delete` and `run` without an interpreter start.
+"""The warm server: `state`, `start`, `kill`, `delete`, `run` and `create` without an interpreter start.
 
 Starting CPython costs ~7 ms here before any of our code runs, and the CLI's
 imports a few more; runc answers `state` in ~5 ms, and containerd's shim calls
@@ -8,7 +8,8 @@ installed launcher, or the helper bin/pyruntime execs) hands its argv,
 environment, umask, stdio and working directory over a unix socket to a server
 that has imported the CLI once. The server forks a worker per command; the
 worker becomes the command's process (those fds, that directory and
-environment, the caller's rlimits) and runs cli.main(); the server sends the
+environment, the caller's rlimits, ignored and blocked signals) and runs
+cli.main(); the server sends the
 worker's wait status back and the client exits the same way (a SIGKILLed
 worker makes a SIGKILLed client). While a served `run` waits, the client
 passes each signal it gets on to the worker ("K<sig>"), which forwards it to
@@ -19,21 +20,29 @@ What a fork of the server shares with the caller, and is checked per request
 directory; the cgroups (the socket's name includes them, so a server lives in
 its callers' cgroups); capabilities, no_new_privs, seccomp, LSM label, CPU
 and memory-node affinity, nice, scheduling policy, I/O priority,
-oom_score_adj and personality (what `run`'s container and the hooks inherit);
-rlimits (copied into the worker, refused where the caller's hard limit is
-higher than the server's).
+oom_score_adj, personality, audit loginuid and session id (what a container
+and the hooks inherit); rlimits (copied into the worker, refused where the
+caller's hard limit is higher than the server's).
 
-`run` is served in the foreground only, and only by a server that runs from
-a sealed copy of the interpreter (spawned through _sealexec, as create/run/exec
-are: sealed_exe.py): its container is a fork of the worker. Its `run` process
-is then the worker, a child of the server, not of the caller; the container is
-still the child of that `run` process, which reaps it and returns its status.
-Create, exec and `run --detach` are never served: their container process must
-be left to the caller (containerd's shim and conmon are subreapers that reap
-it), and a process cannot be handed to another parent.
+`run` and `create` are served only by a server that runs from a sealed copy
+of the interpreter (spawned through _sealexec, as create/run/exec are:
+sealed_exe.py): their container is a fork of the worker. `run` is served in
+the foreground only: its `run` process is then the worker, a child of the
+server, not of the caller; the container is still the child of that `run`
+process, which reaps it and returns its status. A created container's init
+must be left to whoever adopts it when `create` exits: the nearest subreaper
+above the caller's `create` process (containerd's shim, conmon, a benchmark),
+a process that then reaps it. A worker's orphans go to the nearest subreaper
+above the server instead, so `create` is served only when the server's parent
+is the caller's parent: the server, a double-forked grandchild of an earlier
+command, was itself adopted by that subreaper (or both are init). Exec and
+`run --detach` are never served (exec's process must be left to the caller
+too, and exec is rarely repeated under one parent), nor anything with fds
+beyond stdio to hand over (--preserve-fds, LISTEN_FDS).
 
 Lifetime: a command the client could not hand over (no server yet) starts one
-when it is done (spawn()); the server exits after PYRUNTIME_WARM_IDLE seconds
+when it is done (spawn()), except `create` (its caller may be conmon, one per
+container: the server would be its child); the server exits after PYRUNTIME_WARM_IDLE seconds
 without a request (default 10), when its socket is replaced or removed, or
 when its --root goes away. PYRUNTIME_WARM=0 turns it off.
 Sockets live in /run/pyruntime-warm (root's, mode 0700); the client refuses
@@ -64,9 +73,9 @@ PRELOAD = ("pyruntime.cli", "pyruntime.cli.cmd_state", "pyruntime.cli.cmd_start"
            "pyruntime.state.store", "pyruntime.state.ids", "pyruntime.cgroups.factory", "pyruntime.cgroups.manager",
            "pyruntime.cgroups.v2", "pyruntime.cgroups.pending", "pyruntime.hooks", "pyruntime.notify_socket",
            "pyruntime.errors", "pyruntime.log", "pyruntime.rootless", "pyruntime.faults",
-           # run (served from a sealed server only)
-           "pyruntime.cli.cmd_run", "pyruntime.lifecycle.run", "pyruntime.lifecycle.create", "select", "termios",
-           "tty")
+           # run and create (served from a sealed server only)
+           "pyruntime.cli.cmd_run", "pyruntime.cli.cmd_create", "pyruntime.lifecycle.run",
+           "pyruntime.lifecycle.create", "select", "termios", "tty")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 Limits = list[tuple[int, tuple[int, int]]]
@@ -160,7 +169,20 @@ def identity(pid: int | str) -> tuple[object, ...]:
     except (OSError, ImportError):
         ioprio = -1
     return (tuple(ns), root, _read(f"{proc}/cgroup"), tuple(status), _read(f"{proc}/attr/current"), sched,
-            ioprio, _read(f"{proc}/oom_score_adj"), _read(f"{proc}/personality"))
+            ioprio, _read(f"{proc}/oom_score_adj"), _read(f"{proc}/personality"), _read(f"{proc}/loginuid"),
+            _read(f"{proc}/sessionid"))
+
+
+def parent_of(pid: int) -> int:
+    """The parent pid in /proc/<pid>/stat (field 4), -1 if unknown."""
+    stat = _read(f"/proc/{pid}/stat").rpartition(b")")[2].split()
+    return int(stat[1]) if len(stat) > 1 else -1
+
+
+def signal_state(pid: int) -> tuple[int, int]:
+    """(ignored, blocked) signal masks of process pid (SigIgn, SigBlk)."""
+    fields = dict(line.split(b":", 1) for line in _read(f"/proc/{pid}/status").splitlines() if b":" in line)
+    return int(fields.get(b"SigIgn", b"0"), 16), int(fields.get(b"SigBlk", b"0"), 16)
 
 
 def _limits(pid: int) -> Limits:
@@ -183,16 +205,22 @@ class Server:
         self.sealed = running_sealed()  # else `run` is not served
         self.own = identity("self")
         self.own_limits = dict(_limits(os.getpid()))
-        self.lsock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
-        # bind beside the name, then rename over it: replaces a stale socket
-        # of a server that died, atomically for connecting clients.
-        tmp = f"{path}.{os.getpid()}"
-        self.lsock.bind(tmp)
-        os.rename(tmp, path)
-        self.lsock.listen(128)
-        self.sock_ino = os.stat(path).st_ino
         st = os.stat(root)
         self.root_id = (st.st_dev, st.st_ino)
+        self.lsock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        # bind and listen beside the name, then rename over it: replaces a
+        # stale socket of a server that died, atomically for connecting
+        # clients. Nothing after the rename may fail, or the name would stay
+        # behind with nobody listening.
+        tmp = f"{path}.{os.getpid()}"
+        self.lsock.bind(tmp)
+        try:
+            self.lsock.listen(128)
+            self.sock_ino = os.stat(tmp).st_ino
+            os.rename(tmp, path)
+        except OSError:
+            os.unlink(tmp)
+            raise
         self.workers: dict[int, tuple[int, _socket.socket]] = {}  # pidfd -> (pid, client)
         self.clients: dict[int, int] = {}  # client fd -> pidfd of its worker
 
@@ -247,17 +275,20 @@ class Server:
             request = _parse(data)
             pid, uid, _gid = _peercred(conn)
             limits = self.refusal_check(pid, uid) if request and len(fds) == 4 else None
-            if request is not None and "run" in request[1] and not self.sealed:
+            if request is not None and ("run" in request[1] or "create" in request[1]) and not self.sealed:
                 limits = None  # its container would run from the unsealed interpreter
+            if request is not None and "create" in request[1] and parent_of(pid) != os.getppid():
+                limits = None  # its container's init would be left to another process
             if request is None or limits is None:
                 conn.send(b"L")
                 conn.close()
                 return
+            signals = signal_state(pid)
             conn.send(b"A")
             worker = os.fork()
             if worker == 0:
                 self.lsock.close()
-                _work(fds, request, limits)  # never returns
+                _work(fds, request, limits, signals)  # never returns
             pidfd = os.pidfd_open(worker)
         except OSError:
             conn.close()
@@ -346,12 +377,34 @@ def _parse(data: bytes) -> tuple[int, list[str], list[str]] | None:
     return umask, decode[:argc], decode[argc:]
 
 
-def _work(fds: list[int], request: tuple[int, list[str], list[str]], limits: Limits) -> None:
+def _mirror_signals(ignored: int, blocked: int) -> None:
+    """Take the caller's ignored and blocked signals: a container inherits
+    both through fork and execve (become.py resets SIGPIPE and SIGXFSZ, which
+    Python itself ignores). The server's own: whatever its spawner had."""
+    import _signal
+
+    for sig in range(1, _signal.NSIG):
+        if sig in (_signal.SIGKILL, _signal.SIGSTOP, 32, 33):  # 32, 33: glibc's
+            continue
+        try:
+            if ignored >> (sig - 1) & 1:
+                _signal.signal(sig, _signal.SIG_IGN)
+            elif _signal.getsignal(sig) == _signal.SIG_IGN and sig not in (_signal.SIGPIPE, _signal.SIGXFSZ):
+                _signal.signal(sig, _signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [s for s in _signal.valid_signals() if blocked >> (s - 1) & 1])
+
+
+def _work(fds: list[int], request: tuple[int, list[str], list[str]], limits: Limits,
+          signals: tuple[int, int]) -> None:
     """The worker: become the caller's command process and run the command."""
     umask, args, env = request
     rc = 1
     try:
         import resource
+
+        _mirror_signals(*signals)
 
         for target, fd in enumerate(fds[:3]):
             os.dup2(fd, target)

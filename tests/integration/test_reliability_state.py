@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.integration.probes import alive, create, must, proc_state, wait_for
-from tests.support.traces import assert_no_traces, remove_leftovers, state_json
+from tests.support.traces import assert_no_traces, assert_stopped_and_inert, remove_leftovers
 
 MakeBundle = Callable[..., Path]
 
@@ -32,17 +32,6 @@ def runtime(request: pytest.FixtureRequest, cid: str, tmp_path: Path) -> Iterato
 
 def _is_runc(rt: Any) -> bool:
     return Path(rt.path).name == "runc"
-
-
-def assert_stopped_and_inert(rt: Any, cid: str) -> None:
-    st = state_json(rt, cid)
-    assert st is not None and st["status"] == "stopped" and st["pid"] == 0, st
-    p = rt("start", cid)
-    assert p.returncode != 0 and "cannot start a container that has stopped" in p.stderr, p.stderr
-    p = rt("kill", cid, "KILL")
-    assert p.returncode != 0 and "container not running" in p.stderr, p.stderr
-    p = rt("exec", cid, "true")
-    assert p.returncode != 0 and "Traceback" not in p.stderr
 
 
 def test_init_killed_between_create_and_start(runtime: Any, cid: str, make_bundle: MakeBundle,

@@ -13,7 +13,9 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ import pytest
 
 from tests.conftest import Runtime
 from tests.integration.probes import create, must, run_nocapture, wait_for
+from tests.support.traces import assert_no_traces, assert_stopped_and_inert, remove_leftovers
 
 MakeBundle = Callable[..., Path]
 LOCAL = {"PYRUNTIME_WARM": "0"}
@@ -303,3 +306,164 @@ def test_detached_run_is_not_served(rt: Runtime, make_bundle: MakeBundle, cid: s
     assert _ppid(init) != servers(rt)[0]
     assert all(_safe_ppid(init) != w for w in servers(rt))
     must(rt("delete", "--force", cid))
+
+
+# --- create: served only where its container ends up with the same parent ----
+
+# A subreaper (as containerd's shim, conmon or the benchmark) that ignores
+# SIGUSR1 and blocks SIGUSR2, warms the server up (it adopts the server),
+# creates, starts and reaps one container. Prints what it saw as JSON.
+_SUBREAPER = """
+import ctypes, json, os, signal, subprocess, sys, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+cmd, env, bundle, cid, pid_file = json.loads(sys.argv[1])
+signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+
+def children(name):
+    found = []
+    for e in os.listdir("/proc"):
+        try:
+            stat = open(f"/proc/{e}/stat").read()
+        except (OSError, ValueError):
+            continue
+        comm, _, rest = stat.partition("(")[2].rpartition(")")
+        if comm == name and int(rest.split()[1]) == os.getpid() and rest.split()[0] != "Z":
+            found.append(int(e))
+    return found
+
+subprocess.run(cmd + ["state", "warm-up"], **quiet)  # finds no server: starts one, which we adopt
+server = None
+if env.get("PYRUNTIME_WARM") != "0":
+    deadline = time.monotonic() + 10
+    while not children("pyrt:[warm]") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    server = children("pyrt:[warm]")[0]
+    time.sleep(0.3)  # listening
+created = subprocess.run(cmd + ["create", "--bundle", bundle, "--pid-file", pid_file, cid], **quiet)
+if created.returncode:
+    print(json.dumps({"me": os.getpid(), "server": server, "create": created.returncode}))
+    sys.exit(0)
+init = int(open(pid_file).read())
+parent = [l for l in open(f"/proc/{init}/status") if l.startswith("PPid:")][0].split()[1]
+subprocess.run(cmd + ["start", cid], check=True, **quiet)
+_, status = os.waitpid(init, 0)  # ours to reap
+print(json.dumps({"me": os.getpid(), "server": server, "init_parent": int(parent),
+                  "exit": os.waitstatus_to_exitcode(status)}))
+"""
+
+
+def _create_probe(out: Path) -> Callable[[dict[str, Any]], None]:
+    """A createRuntime hook (run by the `create` process itself) recording
+    its parent's parent: the parent is create's process."""
+    script = f"awk '/^PPid:/ {{print $2}}' /proc/$PPID/status > {out}"
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        cfg.setdefault("hooks", {})["createRuntime"] = [{"path": "/bin/sh", "args": ["sh", "-c", script]}]
+    return mutate
+
+
+def _under_subreaper(rt: Runtime, bundle: Path, cid: str, tmp_path: Path, extra: dict[str, str]) -> dict[str, Any]:
+    rt.root.mkdir(exist_ok=True)
+    arg = json.dumps([rt.cmd(), env(**extra), str(bundle), cid, str(tmp_path / f"{cid}.pid")])
+    p = subprocess.run([sys.executable, "-c", _SUBREAPER, arg], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    result: dict[str, Any] = json.loads(p.stdout)
+    return result
+
+
+def test_create_is_served_when_the_server_is_adopted_by_the_callers_parent(
+        rt: Runtime, make_bundle: MakeBundle, cid: str, tmp_path: Path) -> None:
+    """Under a subreaper that also adopted the server, create runs in a worker
+    of the server, and its container is still the subreaper's child: it is
+    reaped there with its exit code. Its ignored and blocked signals are the
+    caller's, as with the local command."""
+    hook_out = tmp_path / "hook.txt"
+    script = "grep -E '^Sig(Ign|Blk)' /proc/self/status > /signals.txt; exit 3"
+    seen: dict[str, str] = {}
+    for mode, sub in (("served", {}), ("local", LOCAL)):
+        name = f"{cid}-{mode}"
+        def mutate(cfg: dict[str, Any]) -> None:
+            _create_probe(hook_out)(cfg)
+            cfg["root"]["readonly"] = False  # for /signals.txt
+
+        bundle = make_bundle(["sh", "-c", script], mutate=mutate, name=name)
+        got = _under_subreaper(rt, bundle, name, tmp_path, sub)
+        creator_parent = int(hook_out.read_text())
+        if mode == "served":
+            assert got["server"] and creator_parent == got["server"], "create's process is not a worker of the server"
+        else:
+            assert creator_parent == got["me"]
+        assert got["init_parent"] == got["me"], f"{mode}: the created container was not left to the subreaper"
+        assert got["exit"] == 3, mode
+        seen[mode] = (bundle / "rootfs" / "signals.txt").read_text()
+        must(rt("delete", name))
+        assert not (rt.root / name).exists()
+    assert seen["served"] == seen["local"], seen
+    masks = {line.split(":")[0]: int(line.split()[1], 16) for line in seen["served"].splitlines()}
+    ignored, blocked = masks["SigIgn"], masks["SigBlk"]
+    assert ignored >> (signal.SIGUSR1 - 1) & 1, "the caller's ignored SIGUSR1 did not reach the container"
+    assert blocked >> (signal.SIGUSR2 - 1) & 1, "the caller's blocked SIGUSR2 did not reach the container"
+
+
+def test_create_is_not_served_for_a_caller_with_another_parent(rt: Runtime, make_bundle: MakeBundle, cid: str,
+                                                               tmp_path: Path) -> None:
+    """The server's parent is not ours (pytest is no subreaper: the server
+    went to init): its orphans would not come to our parent, so create runs
+    in the caller's process."""
+    server = warm_up(rt, cid)
+    assert _ppid(server) != os.getpid()
+    hook_out = tmp_path / "hook.txt"
+    must(create(rt, make_bundle(["sleep", "300"], mutate=_create_probe(hook_out)), cid))
+    assert int(hook_out.read_text()) == os.getpid(), "create was served although its container would be lost"
+    must(rt("delete", "--force", cid))
+
+
+def test_served_create_killed_by_a_fault_leaves_nothing(rt: Runtime, make_bundle: MakeBundle, cid: str,
+                                                         tmp_path: Path) -> None:
+    """PYRUNTIME_FAULT=create.init-recorded SIGKILLs create's process once its
+    init is forked and recorded; served (as in the test above), that is the
+    worker, and the caller dies the same way. `state` says stopped and
+    `delete --force` leaves no state, cgroup, mount or process."""
+    bundle = make_bundle(["sleep", "300"])
+    try:
+        got = _under_subreaper(rt, bundle, cid, tmp_path, {"PYRUNTIME_FAULT": "create.init-recorded"})
+        assert got["server"] and got["create"] == -signal.SIGKILL, got
+        assert_stopped_and_inert(rt, cid)
+        must(rt("delete", "--force", cid))
+        assert_no_traces(rt, cid, bundle)
+    finally:
+        remove_leftovers(cid, tmp_path)
+
+
+def _refused_sockets() -> int:
+    """Sockets in /run/pyruntime-warm that nobody listens on."""
+    count = 0
+    d = Path("/run/pyruntime-warm")
+    for entry in d.iterdir() if d.is_dir() else []:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            s.connect(str(entry))
+        except ConnectionRefusedError:
+            count += 1
+        except OSError:
+            pass
+        finally:
+            s.close()
+    return count
+
+
+def test_servers_leave_no_socket_behind(rt: Runtime, make_bundle: MakeBundle, cid: str) -> None:
+    """Two commands that both find no server start two; the root is removed
+    while they start. Each server removes its own socket name when it goes,
+    and one that cannot start leaves none (4,600 dead sockets had piled up
+    in /run/pyruntime-warm over a day of test runs)."""
+    before = _refused_sockets()
+    for i in range(4):
+        rt.root.mkdir(exist_ok=True)
+        rt("state", f"{cid}-{i}")
+        rt("delete", "--force", f"{cid}-{i}")
+        shutil.rmtree(rt.root)
+        wait_for(lambda: not servers(rt), timeout=10, what="the servers of a removed --root to exit")
+    assert _refused_sockets() <= before

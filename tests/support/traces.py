@@ -51,6 +51,18 @@ def traces(rt: RuntimeLike, cid: str, bundle: Path) -> Traces:
                   container_processes(cid, bundle))
 
 
+def assert_stopped_and_inert(rt: RuntimeLike, cid: str) -> None:
+    """The container is stopped and nothing can start, signal or enter it."""
+    st = state_json(rt, cid)
+    assert st is not None and st["status"] == "stopped" and st["pid"] == 0, st
+    p = rt("start", cid)
+    assert p.returncode != 0 and "cannot start a container that has stopped" in p.stderr, p.stderr
+    p = rt("kill", cid, "KILL")
+    assert p.returncode != 0 and "container not running" in p.stderr, p.stderr
+    p = rt("exec", cid, "true")
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+
+
 def assert_no_traces(rt: RuntimeLike, cid: str, bundle: Path) -> None:
     """Nothing of the container is left (its processes may take a moment to be reaped)."""
     try:
