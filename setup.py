@@ -1,14 +1,17 @@
 """setuptools entry: everything is in setup.cfg; this file exists only because
-cffi's `cffi_modules` keyword (compile pyruntime.syscalls._native at install)
-cannot be given in setup.cfg or pyproject.toml, and for the launcher helper
-pyruntime/_sealexec and pyruntime/_warm (executables, not Python extensions) built below."""
+cffi's `cffi_modules` keyword (compile pyruntime.syscalls._seccomp, the
+libseccomp binding, at install) cannot be given in setup.cfg or
+pyproject.toml, for the plain C extension pyruntime.syscalls._kernel (the
+syscalls os lacks: a cffi module would load _cffi_backend on every create,
+see _kernel.c), and for the launcher and its helpers pyruntime/_sealexec and
+pyruntime/_warm (executables, not Python extensions) built below."""
 
 import os
 
 import json
 import tempfile
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 from distutils.command.build_scripts import build_scripts  # setuptools has no subclass of its own
 
@@ -70,5 +73,6 @@ class BuildScripts(build_scripts):
 
 
 setup(cmdclass={"build_ext": BuildExt, "build_scripts": BuildScripts},
-      cffi_modules=["pyruntime/syscalls/_build.py:ffibuilder",
-                    "pyruntime/syscalls/_seccomp_build.py:ffibuilder"])
+      ext_modules=[Extension("pyruntime.syscalls._kernel", ["pyruntime/syscalls/_kernel.c"],
+                             extra_compile_args=["-O2", "-Wall"])],
+      cffi_modules=["pyruntime/syscalls/_seccomp_build.py:ffibuilder"])

@@ -5,11 +5,8 @@ happen from outside (id maps) or right after creation (time offsets, lo up).
 
 from __future__ import annotations
 
-import _socket
 import errno
-import fcntl
 import os
-import struct
 
 from pyruntime import syscalls as sc
 from pyruntime.errors import ConfigError
@@ -40,7 +37,7 @@ def open_ns_path(ns_type: str, path: str, index: int) -> int:
         raise ConfigError(f"{field}: cannot open {ns_type} namespace {path}: {os.strerror(e.errno or 0)}",
                           field=field, path=path) from None
     try:
-        actual = fcntl.ioctl(fd, NS_GET_NSTYPE)
+        actual = sc.ioctl(fd, NS_GET_NSTYPE)
     except OSError as e:
         os.close(fd)
         reason = "not a namespace file" if e.errno in (errno.ENOTTY, errno.EINVAL) else os.strerror(e.errno or 0)
@@ -122,21 +119,11 @@ def write_time_offsets(offsets: dict[str, Any]) -> None:
         f.write("".join(lines))
 
 
-SIOCGIFFLAGS = 0x8913
-SIOCSIFFLAGS = 0x8914
-IFF_UP = 0x1
-
-
 def link_up(name: str) -> None:
     """Set IFF_UP on an interface of our network namespace (SIOCSIFFLAGS:
-    no netlink library needed)."""
-    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
-    try:
-        ifr = struct.pack("16sH14x", name.encode(), 0)
-        flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, ifr))[1]
-        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", name.encode(), flags | IFF_UP))
-    finally:
-        s.close()
+    no netlink library needed; in _kernel.c, not the socket, fcntl and
+    struct modules, which create would load for this alone)."""
+    sc.link_up(name)
 
 
 def loopback_up() -> None:

@@ -47,7 +47,7 @@ SEALS = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE
 
 def running_sealed() -> bool:
     """True when our executable is a memfd of ours with every seal on."""
-    import fcntl
+    from pyruntime import syscalls as sc
 
     try:
         if not os.readlink("/proc/self/exe").startswith(f"/memfd:{MEMFD_NAME} "):
@@ -56,7 +56,7 @@ def running_sealed() -> bool:
     except OSError:
         return False
     try:
-        return fcntl.fcntl(fd, F_GET_SEALS) & SEALS == SEALS
+        return sc.fcntl(fd, F_GET_SEALS) & SEALS == SEALS
     except OSError:
         return False
     finally:
@@ -72,7 +72,7 @@ def _memfd() -> int:
 
 def sealed_copy() -> int:
     """A sealed memfd holding a copy of our executable (close-on-exec)."""
-    import fcntl
+    from pyruntime import syscalls as sc
 
     src = os.open("/proc/self/exe", os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -84,7 +84,7 @@ def sealed_copy() -> int:
                 if n == 0:
                     raise OSError(5, "short copy of /proc/self/exe")
                 left -= n
-            fcntl.fcntl(fd, F_ADD_SEALS, SEALS)
+            sc.fcntl(fd, F_ADD_SEALS, SEALS)
         except BaseException:
             os.close(fd)
             raise

@@ -75,10 +75,9 @@ else
 fi
 
 # The unit tests import pyruntime from this source tree (pytest puts the repo
-# root first on sys.path), so the compiled cffi module is built here too.
-log "cffi: building pyruntime/syscalls/_native in place for the unit tests"
-for builder in _build _seccomp_build; do
-    .venv/bin/python -c "from pyruntime.syscalls.$builder import ffibuilder; ffibuilder.compile(tmpdir='.')" >/dev/null
-done
+# root first on sys.path), so the compiled modules (_kernel, the cffi
+# _seccomp) and helpers are built here too.
+log "build_ext: building pyruntime's compiled modules in place for the unit tests"
+.venv/bin/python setup.py -q build_ext --inplace >/dev/null 2>&1 || .venv/bin/python setup.py build_ext --inplace
 
 log "setup done: $(.venv/bin/pyruntime --version 2>/dev/null | head -n1 || echo 'pyruntime --version failed')"

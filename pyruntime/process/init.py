@@ -8,7 +8,6 @@ imported, because after pivot_root the host's site-packages are out of view.
 
 from __future__ import annotations
 
-import _socket
 import errno
 import os
 
@@ -141,6 +140,8 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
         os._exit(1)
     if msg.get("t") != "ok":
         return
+    if hooks.get("startContainer"):
+        import select  # noqa: F401 - run_hooks needs it after pivot_root, where the host's files are gone
     if hooks.get("createContainer") or hooks.get("startContainer"):
         # hooks: the host's /proc is still mounted at /proc here
         global _host_pid
@@ -172,7 +173,7 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
     if (cfg.data.get("root") or {}).get("readonly"):
         pivot.readonly_root()
     if cfg.data.get("hostname"):
-        _socket.sethostname(cfg.data["hostname"])
+        sc.sys().sethostname(cfg.data["hostname"])
     if cfg.data.get("domainname"):
         sc.sys().setdomainname(cfg.data["domainname"])
 

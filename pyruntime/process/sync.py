@@ -29,10 +29,10 @@ died: P1 reports it. When P1 dies the init reads EOF and exits.
 
 from __future__ import annotations
 
-import _socket
-import struct
+import os
 
 from pyruntime import jsonfast
+from pyruntime import syscalls as sc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,38 +42,46 @@ MAX_MSG = 65536
 
 
 class Channel:
-    def __init__(self, sock: _socket.socket) -> None:
-        self.sock = sock
+    """One end of a SOCK_SEQPACKET pair, by fd: messages and fds go through
+    pyruntime.syscalls._kernel (the socket module would cost every create
+    ~0.3 ms and ~100 KiB; `socket` itself, also enum's ~3 ms)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
 
     @staticmethod
     def pair() -> tuple[Channel, Channel]:
-        # _socket, not socket: the socket module imports enum (~3 ms).
-        a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
-        return Channel(a), Channel(b)
+        from pyruntime.syscalls import _kernel
+
+        pair = _kernel.seqpacket_pair()
+        if isinstance(pair, int):
+            raise sc._fail(pair, "socketpair")
+        return Channel(pair[0]), Channel(pair[1])
 
     def send(self, msg: dict[str, Any], fds: list[int] | None = None) -> None:
-        data = jsonfast.dumps(msg).encode()
-        if fds:
-            anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))]
-            self.sock.sendmsg([data], anc)
-        else:
-            self.sock.send(data)
+        from pyruntime.syscalls import _kernel
+
+        r = _kernel.send_fds(self.fd, jsonfast.dumps(msg).encode(), fds or ())
+        if r < 0:
+            raise sc._fail(r, "sending to the sync channel")
 
     def recv(self) -> tuple[dict[str, Any] | None, list[int]]:
         """The next message and any fds; (None, []) at EOF."""
-        fds: list[int] = []
-        data, anc, _flags, _addr = self.sock.recvmsg(MAX_MSG, _socket.CMSG_SPACE(4 * 4))
-        for level, kind, payload in anc:
-            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-                n = len(payload) // 4
-                fds.extend(struct.unpack(f"{n}i", payload[: 4 * n]))
+        from pyruntime.syscalls import _kernel
+
+        got = _kernel.recv_fds(self.fd, MAX_MSG)
+        if isinstance(got, int):
+            raise sc._fail(got, "reading the sync channel")
+        data, fds = got
         if not data:
             return None, fds
         msg: dict[str, Any] = jsonfast.loads(data)
         return msg, fds
 
     def close(self) -> None:
-        self.sock.close()
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
 
     def fileno(self) -> int:
-        return self.sock.fileno()
+        return self.fd

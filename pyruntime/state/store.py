@@ -13,10 +13,10 @@ Status is derived, never stored (DESIGN.md §2): see status().
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 
 from pyruntime import SPEC_VERSION, faults, jsonfast
+from pyruntime import syscalls as sc
 from pyruntime.errors import ContainerExists, ContainerNotFound, PyruntimeError
 from pyruntime.state.ids import check_id
 from pyruntime.state.procfs import INIT_COMM, read_proc
@@ -106,7 +106,7 @@ class Container:
         directory; if not, lock the new one (FileNotFoundError: none left)."""
         while self._lock_fd < 0:
             fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            sc.flock(fd, sc.LOCK_EX)
             held = os.fstat(fd)
             try:
                 now = os.stat(self.dir)

@@ -1,4 +1,4 @@
-"""The only module that touches the compiled cffi extension.
+"""The only module that touches the compiled extension _kernel (_kernel.c).
 
 Every call either succeeds or raises OSError(errno, message, path), the
 convention of Python's own os module. Feature modules call `sys()` to get
@@ -67,6 +67,12 @@ MOUNT_ATTR_STRICTATIME = 0x20
 MOUNT_ATTR_NODIRATIME = 0x80
 MOUNT_ATTR_NOSYMFOLLOW = 0x200000
 
+# flock(2) operations.
+LOCK_SH = 1
+LOCK_EX = 2
+LOCK_NB = 4
+LOCK_UN = 8
+
 # prctl(2) options.
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -91,6 +97,7 @@ class Syscalls(Protocol):
     def prctl(self, option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> int: ...
     def capset(self, effective: int, permitted: int, inheritable: int) -> None: ...
     def capget(self, pid: int = 0) -> tuple[int, int, int]: ...
+    def sethostname(self, name: str) -> None: ...
     def setdomainname(self, name: str) -> None: ...
     def join_session_keyring(self, name: str) -> None: ...
     def mount_setattr(self, path: str, attr_set: int, attr_clr: int, propagation: int = 0,
@@ -104,114 +111,121 @@ class Syscalls(Protocol):
     def bpf(self, cmd: int, attr: bytearray) -> int: ...
 
 
-def _fail(call: str, path: str | None = None) -> OSError:
-    from pyruntime.syscalls._native import ffi
-
-    err = ffi.errno
-    return OSError(err, f"{call}: {os.strerror(err)}", path)
-
-
-def _c(s: str | None) -> bytes | object:
-    from pyruntime.syscalls._native import ffi
-
-    return ffi.NULL if s is None else s.encode()
+def _fail(r: int, call: str, path: str | None = None) -> OSError:
+    """OSError for a negative result -errno of pyruntime.syscalls._kernel."""
+    return OSError(-r, f"{call}: {os.strerror(-r)}", path)
 
 
 class NativeSyscalls:
-    """The real kernel, through the compiled cffi module."""
+    """The real kernel, through the compiled extension _kernel (_kernel.c:
+    each call returns its result or -errno)."""
 
     def __init__(self) -> None:
-        from pyruntime.syscalls import _native
+        from pyruntime.syscalls import _kernel
 
-        self._lib = _native.lib
-        self._ffi = _native.ffi
+        self._k = _kernel
 
     def mount(self, source: str | None, target: str, fstype: str | None, flags: int,
               data: str | None = None) -> None:
-        if self._lib.pyrt_mount(_c(source), target.encode(), _c(fstype), flags, _c(data)) != 0:
-            raise _fail(f"mount {source or ''} ({fstype or 'bind'}) on {target}", target)
+        r = self._k.mount(source, target, fstype, flags, data)
+        if r < 0:
+            raise _fail(r, f"mount {source or ''} ({fstype or 'bind'}) on {target}", target)
 
     def umount2(self, target: str, flags: int = 0) -> None:
-        if self._lib.pyrt_umount2(target.encode(), flags) != 0:
-            raise _fail("umount2", target)
+        r = self._k.umount2(target, flags)
+        if r < 0:
+            raise _fail(r, "umount2", target)
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
-        if self._lib.pyrt_pivot_root(new_root.encode(), put_old.encode()) != 0:
-            raise _fail("pivot_root", new_root)
+        r = self._k.pivot_root(new_root, put_old)
+        if r < 0:
+            raise _fail(r, "pivot_root", new_root)
 
     def unshare(self, flags: int) -> None:
-        if self._lib.pyrt_unshare(flags) != 0:
-            raise _fail(f"unshare({flags:#x})")
+        r = self._k.unshare(flags)
+        if r < 0:
+            raise _fail(r, f"unshare({flags:#x})")
 
     def setns(self, fd: int, nstype: int) -> None:
-        if self._lib.pyrt_setns(fd, nstype) != 0:
-            raise _fail("setns")
+        r = self._k.setns(fd, nstype)
+        if r < 0:
+            raise _fail(r, "setns")
 
     def prctl(self, option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> int:
-        r = int(self._lib.pyrt_prctl(option, a2, a3, a4, a5))
+        r: int = self._k.prctl(option, a2, a3, a4, a5)
         if r < 0:
-            raise _fail(f"prctl({option})")
+            raise _fail(r, f"prctl({option})")
         return r
 
     def capset(self, effective: int, permitted: int, inheritable: int) -> None:
         m = 0xFFFFFFFF
-        if self._lib.pyrt_capset(effective & m, effective >> 32, permitted & m, permitted >> 32,
-                                 inheritable & m, inheritable >> 32) != 0:
-            raise _fail("capset")
+        r = self._k.capset(effective & m, effective >> 32, permitted & m, permitted >> 32,
+                           inheritable & m, inheritable >> 32)
+        if r < 0:
+            raise _fail(r, "capset")
 
     def capget(self, pid: int = 0) -> tuple[int, int, int]:
-        out = self._ffi.new("uint32_t[6]")
-        if self._lib.pyrt_capget(pid, out) != 0:
-            raise _fail("capget")
-        return (out[0] | out[1] << 32, out[2] | out[3] << 32, out[4] | out[5] << 32)
+        sets = self._k.capget(pid)
+        if isinstance(sets, int):
+            raise _fail(sets, "capget")
+        return sets
+
+    def sethostname(self, name: str) -> None:
+        r = self._k.sethostname(name)
+        if r < 0:
+            raise _fail(r, "sethostname")
 
     def setdomainname(self, name: str) -> None:
-        b = name.encode()
-        if self._lib.pyrt_setdomainname(b, len(b)) != 0:
-            raise _fail("setdomainname")
+        r = self._k.setdomainname(name)
+        if r < 0:
+            raise _fail(r, "setdomainname")
 
     def join_session_keyring(self, name: str) -> None:
-        if self._lib.pyrt_join_session_keyring(name.encode()) < 0:
-            raise _fail("keyctl(JOIN_SESSION_KEYRING)")
+        r = self._k.join_session_keyring(name)
+        if r < 0:
+            raise _fail(r, "keyctl(JOIN_SESSION_KEYRING)")
 
     def mount_setattr(self, path: str, attr_set: int, attr_clr: int, propagation: int = 0,
                       recursive: bool = True) -> None:
         flags = AT_RECURSIVE if recursive else 0
-        if self._lib.pyrt_mount_setattr(AT_FDCWD, path.encode(), flags, attr_set, attr_clr, propagation) != 0:
-            raise _fail("mount_setattr", path)
+        r = self._k.mount_setattr(AT_FDCWD, path, flags, attr_set, attr_clr, propagation)
+        if r < 0:
+            raise _fail(r, "mount_setattr", path)
 
     def sched_setattr(self, pid: int, policy: int, flags: int = 0, nice: int = 0, priority: int = 0,
                       runtime: int = 0, deadline: int = 0, period: int = 0) -> None:
-        if self._lib.pyrt_sched_setattr(pid, policy, flags, nice, priority, runtime, deadline, period) != 0:
-            raise _fail("sched_setattr")
+        r = self._k.sched_setattr(pid, policy, flags, nice, priority, runtime, deadline, period)
+        if r < 0:
+            raise _fail(r, "sched_setattr")
 
     def ioprio_set(self, which: int, who: int, ioprio: int) -> None:
-        if self._lib.pyrt_ioprio_set(which, who, ioprio) != 0:
-            raise _fail("ioprio_set")
+        r = self._k.ioprio_set(which, who, ioprio)
+        if r < 0:
+            raise _fail(r, "ioprio_set")
 
     def ioprio_get(self, which: int, who: int) -> int:
-        r = int(self._lib.pyrt_ioprio_get(which, who))
+        r: int = self._k.ioprio_get(which, who)
         if r < 0:
-            raise _fail("ioprio_get")
+            raise _fail(r, "ioprio_get")
         return r
 
     def personality(self, persona: int) -> int:
-        r = int(self._lib.pyrt_personality(persona))
+        r: int = self._k.personality(persona)
         if r < 0:
-            raise _fail("personality")
+            raise _fail(r, "personality")
         return r
 
     def prlimit(self, pid: int, resource: int, soft: int, hard: int) -> None:
         """Set process pid's limit (soft, hard); RLIM_INFINITY is 2**64-1."""
-        if self._lib.pyrt_prlimit(pid, resource, soft, hard) != 0:
-            raise _fail("prlimit")
+        r = self._k.prlimit(pid, resource, soft, hard)
+        if r < 0:
+            raise _fail(r, "prlimit")
 
     def bpf(self, cmd: int, attr: bytearray) -> int:
         """bpf(2) with `attr` (a union bpf_attr as bytes, updated in place by the kernel)."""
-        buf = self._ffi.from_buffer(attr)
-        r = int(self._lib.pyrt_bpf(cmd, buf, len(attr)))
+        r: int = self._k.bpf(cmd, attr)
         if r < 0:
-            raise _fail(f"bpf({cmd})")
+            raise _fail(r, f"bpf({cmd})")
         return r
 
 
@@ -234,10 +248,52 @@ def install(impl: Syscalls | None) -> None:
 
 def set_name(name: str) -> None:
     """prctl(PR_SET_NAME): what ps/top show as this process's comm (15 bytes max)."""
-    from pyruntime.syscalls._native import ffi
+    from pyruntime.syscalls import _kernel
 
-    buf = ffi.new("char[16]", name.encode()[:15])
-    sys().prctl(PR_SET_NAME, int(ffi.cast("unsigned long", buf)))
+    r = _kernel.set_name(name)
+    if r < 0:
+        raise _fail(r, "prctl(PR_SET_NAME)")
+
+
+def flock(fd: int, operation: int) -> None:
+    """flock(2) (fcntl.LOCK_* values), waiting through signals as fcntl.flock does."""
+    from pyruntime.syscalls import _kernel
+
+    while True:
+        r = _kernel.flock(fd, operation)
+        if r != -4:  # EINTR
+            break
+    if r < 0:
+        raise _fail(r, "flock")
+
+
+def fcntl(fd: int, cmd: int, arg: int = 0) -> int:
+    """fcntl(2) with an integer argument."""
+    from pyruntime.syscalls import _kernel
+
+    r: int = _kernel.fcntl(fd, cmd, arg)
+    if r < 0:
+        raise _fail(r, f"fcntl({cmd})")
+    return r
+
+
+def ioctl(fd: int, request: int, arg: int = 0) -> int:
+    """ioctl(2) with an integer argument."""
+    from pyruntime.syscalls import _kernel
+
+    r: int = _kernel.ioctl(fd, request, arg)
+    if r < 0:
+        raise _fail(r, f"ioctl({request:#x})")
+    return r
+
+
+def link_up(name: str) -> None:
+    """Bring network interface `name` up in this process's network namespace."""
+    from pyruntime.syscalls import _kernel
+
+    r = _kernel.link_up(name)
+    if r < 0:
+        raise _fail(r, f"bringing {name} up")
 
 
 def kill_and_reap(pid: int) -> None:

@@ -105,6 +105,9 @@ class RecordingSyscalls:
         self._record("capget", None, pid)
         return self.caps
 
+    def sethostname(self, name: str) -> None:
+        self._record("sethostname", None, name)
+
     def setdomainname(self, name: str) -> None:
         self._record("setdomainname", None, name)
 
