@@ -149,7 +149,7 @@ def _supervise(pid: int, in_w: int, out_r: int, data: bytes,
     """Feed stdin, collect output, wait for the hook's exit or its deadline
     (then SIGKILL its process group). Returns (output, timed_out, wait status)."""
     # Imported here: most containers have no hooks (~0.15 ms and ~30 KiB a
-    # create); the init imports it before pivot_root for startContainer hooks.
+    # create); for the init's hooks, create imports it before the fork.
     from select import select
 
     deadline = None if not timeout else time.monotonic() + float(timeout)

@@ -191,6 +191,10 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
                       track=c.track_hook)
 
         log.debug(f"create {o.cid}: bundle {cfg.bundle}, cgroup {mgr.paths}")
+        if cfg.hooks.get("createContainer") or cfg.hooks.get("startContainer"):
+            # the init runs these (hooks.py imports select only when it runs
+            # one): loaded here, as the init may no longer read the host's files
+            import select  # noqa: F401
         spawned = spawn(plan, on_pid, prestart)
         faults.point("create.init-ready")
         log.debug(f"create {o.cid}: init pid {spawned.pid} waits on {c.fifo}")

@@ -140,8 +140,6 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
         os._exit(1)
     if msg.get("t") != "ok":
         return
-    if hooks.get("startContainer"):
-        import select  # noqa: F401 - run_hooks needs it after pivot_root, where the host's files are gone
     if hooks.get("createContainer") or hooks.get("startContainer"):
         # hooks: the host's /proc is still mounted at /proc here
         global _host_pid
