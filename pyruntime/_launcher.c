@@ -59,6 +59,7 @@ int main(int argc, char **argv)
         exec_sealed(av + 1); /* returns only if neither the copy nor the file could be exec'd */
     else if (*cmd)
         return warm_main(ac, av);
+    python_c_locale(); /* _pylocale.h */
     execvp(py, av + 1);
     perror("pyruntime: exec python3");
     return 127;

@@ -21,6 +21,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "_pylocale.h"
+
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U /* Linux 6.3+: the memfd is executable (vm.memfd_noexec) */
 #endif
@@ -76,6 +78,7 @@ fail:
  * the file itself (its reexec_sealed() seals). Returns only if both fail. */
 static void exec_sealed(char **argv)
 {
+    python_c_locale();
     int fd = sealed_copy(argv[0]);
     if (fd >= 0)
         /* fexecve(): argv[0] stays PYTHON, so Python finds its venv as before. */

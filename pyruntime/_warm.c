@@ -41,6 +41,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "_pylocale.h"
+
 #define WARM_DIR "/run/pyruntime-warm"
 #define MAX_MSG (192 * 1024) /* under the default unix socket send buffer */
 #define USER_ARGS 6          /* argv: _warm PYTHON -I -S -c SCRIPT ARG... */
@@ -56,6 +58,7 @@ static void local(char **argv, const char *spawn)
 {
     if (spawn)
         setenv("PYRUNTIME_WARM_SPAWN", spawn, 1);
+    python_c_locale();
     if (sealed) {
 #ifdef PYRT_LAUNCHER
         exec_sealed(argv + 1); /* _sealexec.c, included before us */

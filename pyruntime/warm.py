@@ -119,7 +119,7 @@ def spawn(spec: str) -> None:
                     os.dup2(null, fd)
                 os.closerange(3, 1 << 20)
                 os.chdir("/")
-                os.execve(argv[0], argv, {"PATH": SYSTEM_PATH})
+                os.execve(argv[0], argv, {"PATH": SYSTEM_PATH, "LC_ALL": "C"})  # no locale files: _pylocale.h
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
