@@ -18,7 +18,6 @@ import errno
 import os
 import time
 
-from pyruntime.cgroups import v1_resources
 from pyruntime.cgroups.devices import DEFAULT_ALLOWED, v1_writes
 from pyruntime.cgroups.hierarchy import UNIFIED, hierarchies, own_cgroups
 from pyruntime.errors import PyruntimeError
@@ -107,6 +106,8 @@ class Manager:
             return False
         if "hugetlb" in mounts or UNIFIED not in mounts:
             return False
+        from pyruntime.cgroups import v1_resources
+
         return v1_resources.unified_offers(mounts[UNIFIED], "hugetlb")
 
     # -- create / apply / join ---------------------------------------------------------
@@ -161,6 +162,10 @@ class Manager:
             if mem.get("reservation") is not None:
                 self._set(mpath, "memory.soft_limit_in_bytes", mem["reservation"],
                           "linux.resources.memory.reservation")
+        # the less common limits: imported only for a config that has them
+        # (~50 KiB of create's memory); only create and update, never a child
+        if mem or any(res.get(k) for k in ("cpu", "blockIO", "network", "rdma", "hugepageLimits")):
+            from pyruntime.cgroups import v1_resources
         if mem:
             v1_resources.apply_memory_extra(self.paths, mem, self._set)
         if res.get("cpu"):

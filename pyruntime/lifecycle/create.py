@@ -16,7 +16,6 @@ from pyruntime.cgroups.hierarchy import hierarchies
 from pyruntime.cgroups.manager import Manager
 from pyruntime.cgroups.support import check_resources
 from pyruntime.errors import ConfigError, PyruntimeError
-from pyruntime.hooks import run_hooks
 from pyruntime.log import log, rfc3339
 from pyruntime.namespaces import open_ns_path
 from pyruntime.process import settings
@@ -185,16 +184,22 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
 
                 netdevices.move(net_devices, pid)
             faults.point("create.prestart")
-            state = hook_state(c, "creating", pid)
-            run_hooks("prestart", cfg.hooks.get("prestart") or [], state, cfg.bundle, track=c.track_hook)
-            run_hooks("createRuntime", cfg.hooks.get("createRuntime") or [], state, cfg.bundle,
-                      track=c.track_hook)
+            if cfg.hooks.get("prestart") or cfg.hooks.get("createRuntime"):
+                from pyruntime.hooks import run_hooks  # most configs have none
+
+                state = hook_state(c, "creating", pid)
+                run_hooks("prestart", cfg.hooks.get("prestart") or [], state, cfg.bundle, track=c.track_hook)
+                run_hooks("createRuntime", cfg.hooks.get("createRuntime") or [], state, cfg.bundle,
+                          track=c.track_hook)
 
         log.debug(f"create {o.cid}: bundle {cfg.bundle}, cgroup {mgr.paths}")
         if cfg.hooks.get("createContainer") or cfg.hooks.get("startContainer"):
-            # the init runs these (hooks.py imports select only when it runs
-            # one): loaded here, as the init may no longer read the host's files
+            # the init runs these: what it needs is loaded here, as the init
+            # may no longer read the host's files (hooks.py imports select
+            # only when it runs a hook)
             import select  # noqa: F401
+
+            from pyruntime import hooks as _hooks  # noqa: F401
         spawned = spawn(plan, on_pid, prestart)
         faults.point("create.init-ready")
         log.debug(f"create {o.cid}: init pid {spawned.pid} waits on {c.fifo}")

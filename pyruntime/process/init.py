@@ -14,7 +14,6 @@ import os
 from pyruntime import faults, sysctl
 from pyruntime import syscalls as sc
 from pyruntime.errors import PyruntimeError, from_oserror, internal_message
-from pyruntime.hooks import run_hooks, state_json
 from pyruntime.process import become, settings, user
 from pyruntime.rootfs import devices, mounts, pivot
 from pyruntime.rootfs.securejoin import secure_join
@@ -66,6 +65,8 @@ _host_pid = 0  # hooks: our pid as the host sees it, read before pivot_root
 
 
 def _state_json(plan: InitPlan, status: str) -> str:
+    from pyruntime.hooks import state_json  # loaded by create when the config has the init's hooks
+
     # hooks: the state's pid is "as seen by the host" (runtime-spec; runc 1.1.5
     # passes getpid(), i.e. 1 in a new pid namespace).
     return state_json(plan.cfg.data.get("ociVersion") or "", plan.cid, status,
@@ -148,6 +149,8 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
         except (OSError, ValueError):
             pass
     if hooks.get("createContainer"):
+        from pyruntime.hooks import run_hooks  # loaded by create before the fork
+
         # hooks: as runc, cwd = the rootfs and, without `env`, the process's env (no HOME yet)
         run_hooks("createContainer", hooks["createContainer"], _state_json(plan, "creating"), rootfs,
                   user.env_dict(proc.get("env") or []))
@@ -201,6 +204,8 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
     if hooks.get("startContainer"):
         # hooks: `start` reads the fifo up to EOF; a failure's message goes there first, so
         # that `start` fails with it (runtime-spec: error, container stopped).
+        from pyruntime.hooks import run_hooks  # loaded by create before the fork
+
         try:
             run_hooks("startContainer", hooks["startContainer"], _state_json(plan, "created"), None, env)
         except PyruntimeError as e:

@@ -2,8 +2,8 @@
 
 `create` validates every config.json against specs/config-schema.json, but
 importing jsonschema costs ~120 ms (and `re` ~5 ms). This generator, run at
-development time, turns each schema node into a small Python function, so the
-hot path only imports one .pyc. The generated file is committed; a unit test
+development time, turns each schema node into a tuple of data read by one small
+interpreter (see "compiler" below), so the hot path only imports one .pyc. The generated file is committed; a unit test
 regenerates it and fails when it is stale. Run:
 
     python -m pyruntime.spec.gen_validator          # rewrite the committed file
@@ -48,24 +48,6 @@ _KNOWN = _IGNORED | {
 }
 _ARTICLE = {"object": "an object", "array": "an array", "string": "a string", "integer": "an integer",
             "number": "a number", "boolean": "a boolean", "null": "null"}
-_CHECK = {
-    "object": "isinstance(x, dict)",
-    "array": "isinstance(x, list)",
-    "string": "isinstance(x, str)",
-    "integer": "type(x) is int",
-    "number": "type(x) is int or type(x) is float",
-    "boolean": "x is True or x is False",
-    "null": "x is None",
-}
-_NOT = {
-    "object": "not isinstance(x, dict)",
-    "array": "not isinstance(x, list)",
-    "string": "not isinstance(x, str)",
-    "integer": "type(x) is not int",
-    "number": "type(x) is not int and type(x) is not float",
-    "boolean": "x is not True and x is not False",
-    "null": "x is not None",
-}
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v"}
 _LITERAL_ESCAPES = set("\\.[]{}()*+?^$|-/ ")
 
@@ -209,13 +191,51 @@ def _match(s: str, i: int, atoms: list[Atom] | tuple[Atom, ...], k: int, end: bo
 
 # ---------------------------------------------------------------- compiler
 
+# The generated module holds data, not code: one function per schema node cost
+# ~240 KiB once imported (a code object each), the same checks as tuples read
+# by one interpreter (_c, in _HEADER) a fraction of that. A node is
+#     (type bits, message when the value is none of those types, op, arg, op, arg, ...)
+# with type bits from _BITS (0: any type). The ops, in the order they are
+# checked; an op meant for one JSON type is skipped for values of another:
+OP_ENUM = 0           # (index in _E, message before repr(value))
+OP_REQUIRED = 1       # objects: ((key, message), ...)
+OP_PROPERTIES = 2     # objects: (index in _P or None, ((pattern, node), ...), additional: None, -1 or node)
+OP_MIN_ITEMS = 3      # arrays: (n, message)
+OP_MAX_ITEMS = 4      # arrays: (n, message)
+OP_ITEMS = 5          # arrays: node
+OP_MIN_LENGTH = 6     # strings: (n, message)
+OP_MAX_LENGTH = 7     # strings: (n, message)
+OP_PATTERN = 8        # strings: (pattern, message before repr(value))
+OP_MINIMUM = 9        # numbers: (bound, message, whether repr(value) follows the message)
+OP_EXCL_MINIMUM = 10  # numbers: the same
+OP_MAXIMUM = 11       # numbers: the same
+OP_EXCL_MAXIMUM = 12  # numbers: the same
+OP_ALL_OF = 13        # (node, ...)
+OP_ANY_OF = 14        # (node, ...)
+OP_ONE_OF = 15        # (node, ...)
+# A node is an index in _N (so a schema may refer to itself); a pattern is
+# (anchored at start, atoms, anchored at end) for the matcher, or a generated
+# function that calls re for a pattern beyond the matcher.
+_BITS = {"object": 1, "array": 2, "string": 4, "integer": 8, "number": 16, "boolean": 32, "null": 64}
+
+
+def _tuple(items: list[str]) -> str:
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
 class Compiler:
     def __init__(self, docs: dict[str, Any]) -> None:
         self.docs = docs
-        self.names: dict[str, str] = {}  # canonical schema key -> function name
-        self.used: set[str] = set()
+        self.index: dict[str, int] = {}  # canonical schema key -> node index
+        self.nodes: list[str] = []  # node tuples, as source text
+        self.hints: list[str] = []  # what each node is, for a comment
+        self.tables: dict[str, int] = {}  # property table (source text) -> index in _P
+        self.enums: dict[str, int] = {}  # frozenset (source text) -> index in _E
         self.funcs: list[str] = []
-        self.consts: list[str] = []
         self.patterns: dict[str, str] = {}
 
     # -- references
@@ -246,23 +266,13 @@ class Compiler:
         t = s.get("type") if isinstance(s, dict) else None
         return t if isinstance(t, str) else "property"
 
-    # -- naming
-    def _name(self, hint: str) -> str:
-        base = "_v_" + "".join(c if c.isalnum() else "_" for c in hint).strip("_")
-        name, k = base, 2
-        while name in self.used:
-            name, k = f"{base}_{k}", k + 1
-        self.used.add(name)
-        return name
-
-    def _const(self, prefix: str, value: str) -> str:
-        name = f"_{prefix}{len(self.consts)}"
-        self.consts.append(f"{name} = {value}")
-        return name
+    @staticmethod
+    def _intern(table: dict[str, int], text: str) -> int:
+        return table.setdefault(text, len(table))
 
     # -- compilation
-    def compile(self, file: str, schema: Any, hint: str) -> str:
-        """Return the name of a function `f(x, p, e)` that checks `schema`."""
+    def compile(self, file: str, schema: Any, hint: str) -> int:
+        """Return the index in _N of the node that checks `schema`."""
         hops = 0
         while isinstance(schema, dict) and "$ref" in schema:  # draft 04: $ref replaces its siblings
             hops += 1
@@ -278,201 +288,150 @@ class Compiler:
         keyed = {k: v for k, v in schema.items() if k != "description" or "enum" in schema}
         text = json.dumps(keyed, sort_keys=True)
         key = text if '"$ref"' not in text else f"{file}:{text}"
-        if key in self.names:
-            return self.names[key]
+        if key in self.index:
+            return self.index[key]
         if set(keyed) == {"type"} and isinstance(schema["type"], str):
-            hint = "type_" + schema["type"]  # plain type checks are shared
-        name = self._name(hint)
-        self.names[key] = name
-        self.funcs.append("")  # placeholder keeps definition order stable
-        slot = len(self.funcs) - 1
-        self.funcs[slot] = self._body(name, file, schema, hint)
-        return name
+            hint = "type " + schema["type"]  # plain type checks are shared
+        j = len(self.nodes)
+        self.index[key] = j
+        self.nodes.append("")  # placeholder: a child may refer back to this node
+        self.hints.append(hint)
+        self.nodes[j] = self._node(file, schema, hint)
+        return j
 
-    def _body(self, name: str, file: str, s: dict[str, Any], hint: str) -> str:
+    def _node(self, file: str, s: dict[str, Any], hint: str) -> str:
         unknown = set(s) - _KNOWN
         if unknown:
             raise SchemaError(f"{file}: {hint}: unsupported keywords {sorted(unknown)}")
-        out = [f"def {name}(x: Any, p: str, e: Errors) -> None:"]
         t = s.get("type")
         types = [t] if isinstance(t, str) else list(t) if isinstance(t, list) else []
         for ty in types:
-            if ty not in _CHECK:
+            if ty not in _BITS:
                 raise SchemaError(f"{file}: {hint}: unknown type {ty!r}")
-        if types:
-            cond = " and ".join(_NOT[ty] for ty in types)
-            words = " or ".join(_ARTICLE[ty] for ty in types)
-            out.append(f"    if {cond}:")
-            out.append(f"        e.append((p, {('must be ' + words)!r}))")
-            out.append("        return")
+        bits = sum({_BITS[ty] for ty in types})
+        words = " or ".join(_ARTICLE[ty] for ty in types)
+        out = [str(bits), repr("must be " + words if types else "")]
         if "enum" in s:
             vals = s["enum"]
             if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
                 raise SchemaError(f"{file}: {hint}: only enums of strings are supported")
-            const = self._const("E", "frozenset(" + repr(sorted(vals)) + ")")
+            k = self._intern(self.enums, "frozenset(" + repr(tuple(sorted(vals))) + ")")
             desc = s.get("description")
             if isinstance(desc, str) and len(desc) < 40:
-                msg = f"f'unknown {desc} {{x!r}}'"
+                msg = f"unknown {desc} "
             else:
-                msg = f"f'must be one of {', '.join(vals)}; got {{x!r}}'"
-            out.append(f"    if not (isinstance(x, str) and x in {const}):")
-            out.append(f"        e.append((p, {msg}))")
-        sections = [
-            ("object", self._object(file, s, hint)),
-            ("array", self._array(file, s, hint)),
-            ("string", self._string(file, s, hint)),
-            ("number", self._number(s, types)),
-        ]
-        for ty, lines in sections:
-            if not lines:
-                continue
-            if types == [ty] or (ty == "number" and types == ["integer"]):
-                out.extend("    " + ln for ln in lines)
-            elif types and ty not in types and not (ty == "number" and "integer" in types):
-                continue  # the type check above already refused every other type
-            else:
-                out.append(f"    if {_CHECK[ty]}:")
-                out.extend("        " + ln for ln in lines)
-        for kw in ("allOf", "anyOf", "oneOf"):
-            if kw not in s:
-                continue
-            subs = [self.compile(file, sub, f"{hint}_{kw}{i}") for i, sub in enumerate(s[kw])]
-            const = self._const("C", "(" + "".join(f"{f}, " for f in subs) + ")")
-            if kw == "allOf":
-                out.append(f"    for f in {const}:")
-                out.append("        f(x, p, e)")
-            else:
-                out.append(f"    _{kw.lower()}(x, p, e, {const})")
-        if len(out) == 1:
-            out.append("    pass")
-        elif out[-1] == "        return":
-            out.pop()
-        return "\n".join(out)
+                msg = f"must be one of {', '.join(vals)}; got "
+            out += [str(OP_ENUM), f"({k}, {msg!r})"]
+        out += self._object(file, s, hint)
+        out += self._array(file, s, hint)
+        out += self._string(s)
+        out += self._number(s, types)
+        for op, kw in ((OP_ALL_OF, "allOf"), (OP_ANY_OF, "anyOf"), (OP_ONE_OF, "oneOf")):
+            if kw in s:
+                subs = [str(self.compile(file, sub, f"{hint}_{kw}{i}")) for i, sub in enumerate(s[kw])]
+                out += [str(op), _tuple(subs)]
+        return _tuple(out)
 
     def _object(self, file: str, s: dict[str, Any], hint: str) -> list[str]:
-        lines: list[str] = []
+        out: list[str] = []
         props = s.get("properties") or {}
+        required = []
         for r in s.get("required") or []:
             word = self.type_word(file, props[r]) if r in props else "property"
-            lines.append(f"if {r!r} not in x:")
-            lines.append(f"    e.append((_k(p, {r!r}), 'required {word} is missing'))")
+            required.append(_tuple([repr(r), repr(f"required {word} is missing")]))
+        if required:
+            out += [str(OP_REQUIRED), _tuple(required)]
         pats = s.get("patternProperties") or {}
         addl = s.get("additionalProperties", True)
         if not props and not pats and addl is True:
-            return lines
-        table = None
+            return out
+        table = "None"
         if props:
             entries = [f"{k!r}: {self.compile(file, v, f'{hint}_{k}')}" for k, v in props.items()]
-            table = self._const("P", "{" + ", ".join(entries) + "}")
-        pat_checks = [(self.pattern(pt), self.compile(file, v, f"{hint}_pattern")) for pt, v in pats.items()]
-        addl_fn = None
-        if addl is not True and addl is not False:
-            addl_fn = self.compile(file, addl, f"{hint}_additional")
-        lines.append("for k, v in x.items():")
-        if table:
-            lines.append(f"    f = {table}.get(k)")
-            lines.append("    if f is not None:")
-            lines.append("        f(v, _k(p, k), e)")
-        if addl is True and not pat_checks:
-            return lines
-        unmatched = "f is None" if table else None
-        if pat_checks:
-            track = addl is not True
-            if track:
-                lines.append("    m = False" if not table else "    m = f is not None")
-            for rx, fn in pat_checks:
-                lines.append(f"    if {rx}(k):")
-                if track:
-                    lines.append("        m = True")
-                lines.append(f"        {fn}(v, _k(p, k), e)")
-            unmatched = "not m"
-        indent = "    "
-        if unmatched and addl is not True:
-            lines.append(f"    if {unmatched}:")
-            indent = "        "
-        if addl is False:
-            lines.append(f"{indent}e.append((_k(p, k), 'unknown field'))")
-        elif addl_fn:
-            lines.append(f"{indent}{addl_fn}(v, _k(p, k), e)")
-        return lines
+            table = str(self._intern(self.tables, "{" + ", ".join(entries) + "}"))
+        pat_checks = [_tuple([self.pattern(pt), str(self.compile(file, v, f"{hint}_pattern"))])
+                      for pt, v in pats.items()]
+        if addl is True:
+            other = "None"
+        elif addl is False:
+            other = "-1"
+        else:
+            other = str(self.compile(file, addl, f"{hint}_additional"))
+        return out + [str(OP_PROPERTIES), _tuple([table, _tuple(pat_checks), other])]
 
     def _array(self, file: str, s: dict[str, Any], hint: str) -> list[str]:
-        lines: list[str] = []
+        out: list[str] = []
         if "minItems" in s:
             n = int(s["minItems"])
-            lines.append(f"if len(x) < {n}:")
-            lines.append(f"    e.append((p, 'must have at least {n} item{'s' if n != 1 else ''}'))")
+            out += [str(OP_MIN_ITEMS), _tuple([str(n), repr(f"must have at least {_plural(n, 'item')}")])]
         if "maxItems" in s:
             n = int(s["maxItems"])
-            lines.append(f"if len(x) > {n}:")
-            lines.append(f"    e.append((p, 'must have at most {n} item{'s' if n != 1 else ''}'))")
+            out += [str(OP_MAX_ITEMS), _tuple([str(n), repr(f"must have at most {_plural(n, 'item')}")])]
         items = s.get("items")
         if items is not None and items != {}:
             if not isinstance(items, dict):
                 raise SchemaError(f"{file}: {hint}: only a single `items` schema is supported")
-            fn = self.compile(file, items, f"{hint}_item")
-            lines.append("for i, v in enumerate(x):")
-            lines.append(f"    {fn}(v, f'{{p}}[{{i}}]', e)")
-        return lines
+            out += [str(OP_ITEMS), str(self.compile(file, items, f"{hint}_item"))]
+        return out
 
-    def _string(self, file: str, s: dict[str, Any], hint: str) -> list[str]:
-        lines: list[str] = []
+    def _string(self, s: dict[str, Any]) -> list[str]:
+        out: list[str] = []
         if "minLength" in s:
             n = int(s["minLength"])
-            lines.append(f"if len(x) < {n}:")
-            lines.append(f"    e.append((p, 'must be at least {n} character{'s' if n != 1 else ''} long'))")
+            out += [str(OP_MIN_LENGTH),
+                    _tuple([str(n), repr(f"must be at least {_plural(n, 'character')} long")])]
         if "maxLength" in s:
             n = int(s["maxLength"])
-            lines.append(f"if len(x) > {n}:")
-            lines.append(f"    e.append((p, 'must be at most {n} character{'s' if n != 1 else ''} long'))")
+            out += [str(OP_MAX_LENGTH),
+                    _tuple([str(n), repr(f"must be at most {_plural(n, 'character')} long")])]
         if "pattern" in s:
             pat = s["pattern"]
-            lines.append(f"if not {self.pattern(pat)}(x):")
-            lines.append(f"    e.append((p, {('must match ' + pat + ', got ')!r} + repr(x)))")
-        return lines
+            out += [str(OP_PATTERN), _tuple([self.pattern(pat), repr(f"must match {pat}, got ")])]
+        return out
 
     def _number(self, s: dict[str, Any], types: list[str]) -> list[str]:
-        lines: list[str] = []
+        out: list[str] = []
         if "minimum" in s:
             m = s["minimum"]
             excl = s.get("exclusiveMinimum") is True
             if types == ["integer"] and m == (0 if excl else 1):
-                msg = "'must be a positive integer'"
+                msg, rep = "must be a positive integer", False
             else:
-                msg = f"f'must be {'greater than' if excl else 'at least'} {m}, got {{x!r}}'"
-            lines.append(f"if x {'<=' if excl else '<'} {m!r}:")
-            lines.append(f"    e.append((p, {msg}))")
+                msg, rep = f"must be {'greater than' if excl else 'at least'} {m}, got ", True
+            out += [str(OP_EXCL_MINIMUM if excl else OP_MINIMUM), _tuple([repr(m), repr(msg), repr(rep)])]
         if "maximum" in s:
             m = s["maximum"]
             excl = s.get("exclusiveMaximum") is True
-            msg = f"f'must be {'less than' if excl else 'at most'} {m}, got {{x!r}}'"
-            lines.append(f"if x {'>=' if excl else '>'} {m!r}:")
-            lines.append(f"    e.append((p, {msg}))")
-        return lines
+            msg = f"must be {'less than' if excl else 'at most'} {m}, got "
+            out += [str(OP_EXCL_MAXIMUM if excl else OP_MAXIMUM), _tuple([repr(m), repr(msg), "True"])]
+        return out
 
     def pattern(self, pat: str) -> str:
-        """The name of a function `f(s) -> bool` equal to `re.search(pat, s) is not None`."""
+        """Source text of a pattern argument: `re.search(pat, s) is not None` as data for
+        the matcher, or (beyond the matcher) the name of a function that uses re."""
         if pat in self.patterns:
             return self.patterns[pat]
-        name = f"_rx{len(self.patterns)}"
-        self.patterns[pat] = name
         parsed = parse_pattern(pat)
         if parsed is None:
+            name = f"_rx{len(self.funcs)}"
             self.funcs.append(f"def {name}(s: str) -> bool:\n"
                               f"    return _re_search({pat!r}, s)")
+            text = name
         else:
             start, atoms, end = parsed
-            table = "(" + "".join(f"({c!r}, {n!r}, {lo}, {hi}), " for c, n, lo, hi in atoms) + ")"
-            self.funcs.append(f"def {name}(s: str) -> bool:  # {pat}\n"
-                              f"    return _search(s, {start!r}, {table}, {end!r})")
-        return name
+            text = _tuple([repr(start), _tuple([repr(a) for a in atoms]), repr(end)])
+        self.patterns[pat] = text
+        return text
 
 
 _HEADER = '''"""GENERATED by pyruntime/spec/gen_validator.py from specs/*.json: do not edit.
 
-Regenerate: `python -m pyruntime.spec.gen_validator`. Each function checks one
-schema node: `f(x, p, e)` appends `(json path, problem)` to `e` for each
-violation of value `x` found at path `p`. Imports nothing (see gen_validator).
+Regenerate: `python -m pyruntime.spec.gen_validator`. Each schema node is a
+tuple of data in `_N` (the format is described in gen_validator), read by one
+interpreter: `_c(j, x, p, e)` appends `(json path, problem)` to `e` for each
+violation of node `_N[j]` by value `x` found at path `p`. Data, not a function
+per node, because every create imports this: tuples cost a fraction of the
+memory of code objects. Imports nothing (see gen_validator).
 """
 
 from __future__ import annotations
@@ -483,6 +442,7 @@ if TYPE_CHECKING:
 
     Errors = list[tuple[str, str]]
     Check = Any
+    Node = tuple[Any, ...]
 
 
 def _k(p: str, k: str) -> str:
@@ -519,29 +479,120 @@ def _match(s: str, i: int, atoms: tuple[tuple[str, bool, int, int], ...], k: int
     return False
 
 
+def _rx(r: Any, s: str) -> bool:
+    # r: (anchored at start, atoms, anchored at end) for _search, or a function using re
+    return _search(s, *r) if type(r) is tuple else bool(r(s))
+
+
 def _re_search(pattern: str, s: str) -> bool:
     import re  # only for a pattern the generator could not compile
 
     return re.search(pattern, s) is not None
 
 
-def _anyof(x: Any, p: str, e: Errors, fs: tuple[Check, ...]) -> None:
+def _c(j: int, x: Any, p: str, e: Errors) -> None:
+    n = _N[j]
+    # the JSON types of x, as bits: object 1, array 2, string 4, integer 8, number 16, boolean 32, null 64
+    if isinstance(x, dict):
+        t = 1
+    elif isinstance(x, list):
+        t = 2
+    elif isinstance(x, str):
+        t = 4
+    elif type(x) is int:
+        t = 24
+    elif type(x) is float:
+        t = 16
+    elif x is True or x is False:
+        t = 32
+    elif x is None:
+        t = 64
+    else:
+        t = 0
+    if n[0] and not n[0] & t:
+        e.append((p, n[1]))
+        return
+    for i in range(2, len(n), 2):
+        op = n[i]
+        a = n[i + 1]
+        if op == 2:  # properties
+            if t != 1:
+                continue
+            table = None if a[0] is None else _P[a[0]]
+            pats = a[1]
+            other = a[2]
+            for k, v in x.items():
+                f = None if table is None else table.get(k)
+                if f is not None:
+                    _c(f, v, _k(p, k), e)
+                m = f is not None
+                for r, g in pats:
+                    if _rx(r, k):
+                        m = True
+                        _c(g, v, _k(p, k), e)
+                if not m and other is not None:
+                    if other < 0:
+                        e.append((_k(p, k), "unknown field"))
+                    else:
+                        _c(other, v, _k(p, k), e)
+        elif op == 1:  # required
+            if t == 1:
+                for k, m in a:
+                    if k not in x:
+                        e.append((_k(p, k), m))
+        elif op == 5:  # items
+            if t == 2:
+                for i2, v in enumerate(x):
+                    _c(a, v, f"{p}[{i2}]", e)
+        elif op == 0:  # enum
+            if not (t == 4 and x in _E[a[0]]):
+                e.append((p, a[1] + repr(x)))
+        elif op < 5:  # minItems, maxItems
+            if t == 2 and (len(x) < a[0] if op == 3 else len(x) > a[0]):
+                e.append((p, a[1]))
+        elif op < 8:  # minLength, maxLength
+            if t == 4 and (len(x) < a[0] if op == 6 else len(x) > a[0]):
+                e.append((p, a[1]))
+        elif op == 8:  # pattern
+            if t == 4 and not _rx(a[0], x):
+                e.append((p, a[1] + repr(x)))
+        elif op < 13:  # minimum, exclusive minimum, maximum, exclusive maximum
+            if t & 16 and (x < a[0] if op == 9 else x <= a[0] if op == 10 else x > a[0] if op == 11
+                           else x >= a[0]):
+                e.append((p, a[1] + repr(x) if a[2] else a[1]))
+        elif op == 13:  # allOf
+            for g in a:
+                _c(g, x, p, e)
+        elif op == 14:
+            _anyof(x, p, e, a)
+        else:
+            _oneof(x, p, e, a)
+
+
+def _entry(j: int) -> Check:
+    def check(x: Any, p: str, e: Errors) -> None:
+        _c(j, x, p, e)
+
+    return check
+
+
+def _anyof(x: Any, p: str, e: Errors, fs: tuple[int, ...]) -> None:
     first: Errors = []
     for f in fs:
         sub: Errors = []
-        f(x, p, sub)
+        _c(f, x, p, sub)
         if not sub:
             return
         first = first or sub
     e.append((p, f"matches none of the {len(fs)} allowed forms (first: {first[0][0] or '(top level)'}: {first[0][1]})"))
 
 
-def _oneof(x: Any, p: str, e: Errors, fs: tuple[Check, ...]) -> None:
+def _oneof(x: Any, p: str, e: Errors, fs: tuple[int, ...]) -> None:
     ok = 0
     first: Errors = []
     for f in fs:
         sub: Errors = []
-        f(x, p, sub)
+        _c(f, x, p, sub)
         if sub:
             first = first or sub
         else:
@@ -568,9 +619,18 @@ def generate(specs: str = SPECS, roots: dict[str, str] | None = None) -> str:
     parts = [_HEADER]
     parts.extend("\n\n" + f for f in c.funcs)
     parts.append("\n")
-    parts.extend(c.consts)
+    # one constant each where possible: unmarshalled straight from the .pyc, no code runs to build it
+    parts.append("_E: tuple[frozenset[str], ...] = (")
+    parts.extend(f"    {text},  # {k}" for text, k in c.enums.items())
+    parts.append(")")
+    parts.append("_P: tuple[dict[str, int], ...] = (")
+    parts.extend(f"    {text},  # {k}" for text, k in c.tables.items())
+    parts.append(")")
+    parts.append("_N: tuple[Node, ...] = (")
+    parts.extend(f"    {text},  # {j} {hint}" for j, (text, hint) in enumerate(zip(c.nodes, c.hints, strict=True)))
+    parts.append(")")
     parts.append("")
-    parts.extend(f"{entry} = {fn}" for entry, fn in entries)
+    parts.extend(f"{entry} = _entry({j})" for entry, j in entries)
     return "\n".join(parts) + "\n"
 
 

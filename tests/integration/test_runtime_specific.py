@@ -167,8 +167,10 @@ def test_config_without_proc_fails_create_cleanly(rt: Runtime, cid: str, make_bu
 
 # Loaded by nothing on create now (each measured ~30-290 KiB of create's peak
 # RSS): the syscalls, the sync channel, flock and lo go through
-# pyruntime/syscalls/_kernel.c; select only with hooks.
-CREATE_DENY = {"_cffi_backend", "_socket", "fcntl", "_struct", "select", "resource"}
+# pyruntime/syscalls/_kernel.c; hooks and select only with hooks, the less
+# common cgroup limits only when asked for.
+CREATE_DENY = {"_cffi_backend", "_socket", "fcntl", "_struct", "select", "resource", "pyruntime.hooks",
+               "pyruntime.cgroups.v1_resources"}
 
 
 def test_create_loads_no_extension_module_it_does_not_need(rt: Runtime, cid: str, make_bundle: MakeBundle,
