@@ -13,7 +13,8 @@ Measures (medians, min/max kept so noise is visible):
   memlimit        the smallest linux.resources.memory.limit (MiB) under which `run true` still succeeds
 
 pyruntime is measured twice: as installed ("pyruntime": state, start, kill,
-delete and foreground run are handed to its warm server, pyruntime/warm.py),
+delete, foreground run, and create where this script is the subreaper of the
+server too, are handed to its warm server, pyruntime/warm.py),
 and with PYRUNTIME_WARM=0 ("pyruntime-nowarm": every command starts its own
 interpreter). For served commands the rss rows are the client's (_warm); the
 server's own RSS, shared by its forked workers, is given in a note.
@@ -430,11 +431,15 @@ def write_docs(results: dict[str, Any], lines: list[str], args: argparse.Namespa
         "",
         "`pyruntime` is pyruntime as installed: `state`, `start`, `kill`, `delete` and a foreground `run`",
         "are handed by the launcher's C client to a warm server that has the CLI imported and forks a",
-        "worker per command (pyruntime/warm.py, docs/ARCHITECTURE.md); `create` and `exec` always start",
-        "their own interpreter. `pyruntime-nowarm` is the same install with PYRUNTIME_WARM=0: every",
-        "command starts Python (~7 ms before any of our code runs). For served commands the peak-RSS",
-        "rows measure the client (`_warm`), not the worker, so they get no pyruntime/runc ratio: the",
-        "warm-server note above gives the server's RSS, which its workers share.",
+        "worker per command (pyruntime/warm.py, docs/ARCHITECTURE.md); so is `create` when the server's",
+        "parent is the caller's (its container is then left to the same subreaper): in the cycle row,",
+        "where this benchmark is the subreaper of both. `exec` always starts its own interpreter.",
+        "`pyruntime-nowarm` is the same install with PYRUNTIME_WARM=0: every command starts Python",
+        "(~7 ms before any of our code runs). The peak-RSS rows run each command under bench/peakrss,",
+        "its parent: `create` there is never served (the server's parent is this script), so its row is",
+        "the interpreter's own, as with a shim that has no server of its own. For served commands the",
+        "peak-RSS rows measure the client (`_warm`), not the worker, so they get no pyruntime/runc ratio:",
+        "the warm-server note above gives the server's RSS, which its workers share.",
         "",
     ]
     doc.write_text("\n".join(body))
