@@ -3,8 +3,9 @@
 `create` validates every config.json against specs/config-schema.json, but
 importing jsonschema costs ~120 ms (and `re` ~5 ms). This generator, run at
 development time, turns each schema node into a tuple of data read by one small
-interpreter (see "compiler" below), so the hot path only imports one .pyc. The generated file is committed; a unit test
-regenerates it and fails when it is stale. Run:
+interpreter (see "compiler" below), so the hot path only imports one .pyc. The
+generated file is committed; a unit test regenerates it and fails when it is
+stale. Run:
 
     python -m pyruntime.spec.gen_validator          # rewrite the committed file
     python -m pyruntime.spec.gen_validator --check  # exit 1 when it is stale
@@ -191,31 +192,39 @@ def _match(s: str, i: int, atoms: list[Atom] | tuple[Atom, ...], k: int, end: bo
 
 # ---------------------------------------------------------------- compiler
 
-# The generated module holds data, not code: one function per schema node cost
-# ~240 KiB once imported (a code object each), the same checks as tuples read
-# by one interpreter (_c, in _HEADER) a fraction of that. A node is
-#     (type bits, message when the value is none of those types, op, arg, op, arg, ...)
-# with type bits from _BITS (0: any type). The ops, in the order they are
-# checked; an op meant for one JSON type is skipped for values of another:
-OP_ENUM = 0           # (index in _E, message before repr(value))
-OP_REQUIRED = 1       # objects: ((key, message), ...)
-OP_PROPERTIES = 2     # objects: (index in _P or None, ((pattern, node), ...), additional: None, -1 or node)
-OP_MIN_ITEMS = 3      # arrays: (n, message)
-OP_MAX_ITEMS = 4      # arrays: (n, message)
-OP_ITEMS = 5          # arrays: node
-OP_MIN_LENGTH = 6     # strings: (n, message)
-OP_MAX_LENGTH = 7     # strings: (n, message)
-OP_PATTERN = 8        # strings: (pattern, message before repr(value))
-OP_MINIMUM = 9        # numbers: (bound, message, whether repr(value) follows the message)
-OP_EXCL_MINIMUM = 10  # numbers: the same
-OP_MAXIMUM = 11       # numbers: the same
-OP_EXCL_MAXIMUM = 12  # numbers: the same
-OP_ALL_OF = 13        # (node, ...)
-OP_ANY_OF = 14        # (node, ...)
-OP_ONE_OF = 15        # (node, ...)
-# A node is an index in _N (so a schema may refer to itself); a pattern is
+# The generated module holds data, not code: a function per schema node cost
+# ~260 KiB of memory once imported (a code object each), on every create. Now
+# each node is a tuple in _N, read by one interpreter (_c, in _HEADER):
+#     (type bits, message when the value has none of those types, op, arg, op, arg, ...)
+# with type bits from _BITS (0: any type). The ops, in the order a node checks
+# them; an op for one JSON type is skipped for values of another:
+OP_ENUM = 0             # (bit of this enum in _E, message before repr(value))
+OP_REQUIRED = 1         # objects: (key, message, key, message, ...)
+OP_PROPERTIES = 2       # objects: (key, ..., node of the first key, ...); other keys are allowed
+OP_PROPERTIES_MORE = 3  # objects: (the same or None, ((pattern, node), ...), other keys: None, -1 or node)
+OP_MIN_ITEMS = 4        # arrays: n
+OP_MAX_ITEMS = 5        # arrays: n
+OP_ITEMS = 6            # arrays: node
+OP_MIN_LENGTH = 7       # strings: n
+OP_MAX_LENGTH = 8       # strings: n
+OP_PATTERN = 9          # strings: (pattern, message before repr(value))
+OP_MINIMUM = 10         # numbers: bound
+OP_EXCL_MINIMUM = 11    # numbers: bound
+OP_MAXIMUM = 12         # numbers: bound
+OP_EXCL_MAXIMUM = 13    # numbers: bound
+OP_POSITIVE = 14        # integers: 0 (minimum 1, or exclusive minimum 0, says "a positive integer")
+OP_ALL_OF = 15          # (node, ...)
+OP_ANY_OF = 16          # (node, ...)
+OP_ONE_OF = 17          # (node, ...)
+# A node is its index in _N (so a schema may refer to itself). A pattern is
 # (anchored at start, atoms, anchored at end) for the matcher, or a generated
-# function that calls re for a pattern beyond the matcher.
+# function that calls re for a pattern beyond it. Messages that only repeat a
+# bound are written when an error is found, not stored. _N is one constant of
+# the .pyc, unmarshalled as is: no code runs to build it and nothing is copied.
+# Property tables are tuples scanned for the key, not dicts: a dict per table
+# cost ~10 KiB more in all, and a table has a few keys. The enums share one
+# dict, _E (value -> bits of the enums that hold it): a hashed test, like the
+# frozenset per enum before, at a fraction of the memory.
 _BITS = {"object": 1, "array": 2, "string": 4, "integer": 8, "number": 16, "boolean": 32, "null": 64}
 
 
@@ -223,8 +232,14 @@ def _tuple(items: list[str]) -> str:
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'s' if n != 1 else ''}"
+def _wrap(items: list[str]) -> str:
+    """`items`, comma-separated, in lines of at most 110 characters."""
+    lines = [""]
+    for it in items:
+        if lines[-1] and len(lines[-1]) + len(it) + 2 > 110:
+            lines.append("")
+        lines[-1] += f" {it}," if lines[-1] else f"    {it},"
+    return "\n".join(lines)
 
 
 class Compiler:
@@ -233,8 +248,7 @@ class Compiler:
         self.index: dict[str, int] = {}  # canonical schema key -> node index
         self.nodes: list[str] = []  # node tuples, as source text
         self.hints: list[str] = []  # what each node is, for a comment
-        self.tables: dict[str, int] = {}  # property table (source text) -> index in _P
-        self.enums: dict[str, int] = {}  # frozenset (source text) -> index in _E
+        self.enums: dict[tuple[str, ...], int] = {}  # values -> number of the enum (its bit in _E)
         self.funcs: list[str] = []
         self.patterns: dict[str, str] = {}
 
@@ -265,10 +279,6 @@ class Compiler:
         _, s = self.deref(file, schema)
         t = s.get("type") if isinstance(s, dict) else None
         return t if isinstance(t, str) else "property"
-
-    @staticmethod
-    def _intern(table: dict[str, int], text: str) -> int:
-        return table.setdefault(text, len(table))
 
     # -- compilation
     def compile(self, file: str, schema: Any, hint: str) -> int:
@@ -315,13 +325,13 @@ class Compiler:
             vals = s["enum"]
             if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
                 raise SchemaError(f"{file}: {hint}: only enums of strings are supported")
-            k = self._intern(self.enums, "frozenset(" + repr(tuple(sorted(vals))) + ")")
+            k = self.enums.setdefault(tuple(sorted(set(vals))), len(self.enums))
             desc = s.get("description")
             if isinstance(desc, str) and len(desc) < 40:
                 msg = f"unknown {desc} "
             else:
                 msg = f"must be one of {', '.join(vals)}; got "
-            out += [str(OP_ENUM), f"({k}, {msg!r})"]
+            out += [str(OP_ENUM), f"({1 << k}, {msg!r})"]
         out += self._object(file, s, hint)
         out += self._array(file, s, hint)
         out += self._string(s)
@@ -335,10 +345,10 @@ class Compiler:
     def _object(self, file: str, s: dict[str, Any], hint: str) -> list[str]:
         out: list[str] = []
         props = s.get("properties") or {}
-        required = []
+        required: list[str] = []
         for r in s.get("required") or []:
             word = self.type_word(file, props[r]) if r in props else "property"
-            required.append(_tuple([repr(r), repr(f"required {word} is missing")]))
+            required += [repr(r), repr(f"required {word} is missing")]
         if required:
             out += [str(OP_REQUIRED), _tuple(required)]
         pats = s.get("patternProperties") or {}
@@ -347,8 +357,10 @@ class Compiler:
             return out
         table = "None"
         if props:
-            entries = [f"{k!r}: {self.compile(file, v, f'{hint}_{k}')}" for k, v in props.items()]
-            table = str(self._intern(self.tables, "{" + ", ".join(entries) + "}"))
+            nodes = [str(self.compile(file, v, f"{hint}_{k}")) for k, v in props.items()]
+            table = _tuple([repr(k) for k in props] + nodes)
+        if not pats and addl is True:
+            return out + [str(OP_PROPERTIES), table]
         pat_checks = [_tuple([self.pattern(pt), str(self.compile(file, v, f"{hint}_pattern"))])
                       for pt, v in pats.items()]
         if addl is True:
@@ -357,16 +369,14 @@ class Compiler:
             other = "-1"
         else:
             other = str(self.compile(file, addl, f"{hint}_additional"))
-        return out + [str(OP_PROPERTIES), _tuple([table, _tuple(pat_checks), other])]
+        return out + [str(OP_PROPERTIES_MORE), _tuple([table, _tuple(pat_checks), other])]
 
     def _array(self, file: str, s: dict[str, Any], hint: str) -> list[str]:
         out: list[str] = []
         if "minItems" in s:
-            n = int(s["minItems"])
-            out += [str(OP_MIN_ITEMS), _tuple([str(n), repr(f"must have at least {_plural(n, 'item')}")])]
+            out += [str(OP_MIN_ITEMS), str(int(s["minItems"]))]
         if "maxItems" in s:
-            n = int(s["maxItems"])
-            out += [str(OP_MAX_ITEMS), _tuple([str(n), repr(f"must have at most {_plural(n, 'item')}")])]
+            out += [str(OP_MAX_ITEMS), str(int(s["maxItems"]))]
         items = s.get("items")
         if items is not None and items != {}:
             if not isinstance(items, dict):
@@ -377,13 +387,9 @@ class Compiler:
     def _string(self, s: dict[str, Any]) -> list[str]:
         out: list[str] = []
         if "minLength" in s:
-            n = int(s["minLength"])
-            out += [str(OP_MIN_LENGTH),
-                    _tuple([str(n), repr(f"must be at least {_plural(n, 'character')} long")])]
+            out += [str(OP_MIN_LENGTH), str(int(s["minLength"]))]
         if "maxLength" in s:
-            n = int(s["maxLength"])
-            out += [str(OP_MAX_LENGTH),
-                    _tuple([str(n), repr(f"must be at most {_plural(n, 'character')} long")])]
+            out += [str(OP_MAX_LENGTH), str(int(s["maxLength"]))]
         if "pattern" in s:
             pat = s["pattern"]
             out += [str(OP_PATTERN), _tuple([self.pattern(pat), repr(f"must match {pat}, got ")])]
@@ -395,15 +401,13 @@ class Compiler:
             m = s["minimum"]
             excl = s.get("exclusiveMinimum") is True
             if types == ["integer"] and m == (0 if excl else 1):
-                msg, rep = "must be a positive integer", False
+                # for an integer, x < 1 is x <= 0
+                out += [str(OP_POSITIVE), "0"]
             else:
-                msg, rep = f"must be {'greater than' if excl else 'at least'} {m}, got ", True
-            out += [str(OP_EXCL_MINIMUM if excl else OP_MINIMUM), _tuple([repr(m), repr(msg), repr(rep)])]
+                out += [str(OP_EXCL_MINIMUM if excl else OP_MINIMUM), repr(m)]
         if "maximum" in s:
-            m = s["maximum"]
             excl = s.get("exclusiveMaximum") is True
-            msg = f"must be {'less than' if excl else 'at most'} {m}, got "
-            out += [str(OP_EXCL_MAXIMUM if excl else OP_MAXIMUM), _tuple([repr(m), repr(msg), "True"])]
+            out += [str(OP_EXCL_MAXIMUM if excl else OP_MAXIMUM), repr(s["maximum"])]
         return out
 
     def pattern(self, pat: str) -> str:
@@ -426,12 +430,10 @@ class Compiler:
 
 _HEADER = '''"""GENERATED by pyruntime/spec/gen_validator.py from specs/*.json: do not edit.
 
-Regenerate: `python -m pyruntime.spec.gen_validator`. Each schema node is a
-tuple of data in `_N` (the format is described in gen_validator), read by one
-interpreter: `_c(j, x, p, e)` appends `(json path, problem)` to `e` for each
-violation of node `_N[j]` by value `x` found at path `p`. Data, not a function
-per node, because every create imports this: tuples cost a fraction of the
-memory of code objects. Imports nothing (see gen_validator).
+Regenerate: `python -m pyruntime.spec.gen_validator`. The schema nodes are data
+in `_N` (format: see gen_validator), checked by `_c(j, x, p, e)`: it appends
+`(json path, problem)` to `e` for each violation of node `_N[j]` by value `x`
+found at path `p`. Imports nothing.
 """
 
 from __future__ import annotations
@@ -443,6 +445,8 @@ if TYPE_CHECKING:
     Errors = list[tuple[str, str]]
     Check = Any
     Node = tuple[Any, ...]
+    _E: dict[str, int]
+    _N: tuple[Node, ...]
 
 
 def _k(p: str, k: str) -> str:
@@ -493,80 +497,99 @@ def _re_search(pattern: str, s: str) -> bool:
 def _c(j: int, x: Any, p: str, e: Errors) -> None:
     n = _N[j]
     # the JSON types of x, as bits: object 1, array 2, string 4, integer 8, number 16, boolean 32, null 64
-    if isinstance(x, dict):
-        t = 1
-    elif isinstance(x, list):
-        t = 2
-    elif isinstance(x, str):
-        t = 4
-    elif type(x) is int:
-        t = 24
-    elif type(x) is float:
-        t = 16
-    elif x is True or x is False:
-        t = 32
-    elif x is None:
-        t = 64
-    else:
-        t = 0
+    t = _T.get(type(x))
+    if t is None:  # a subclass: bool and those of int and float are no JSON number
+        if isinstance(x, dict):
+            t = 1
+        elif isinstance(x, list):
+            t = 2
+        elif isinstance(x, str):
+            t = 4
+        else:
+            t = 0
     if n[0] and not n[0] & t:
         e.append((p, n[1]))
         return
-    for i in range(2, len(n), 2):
+    i = 2
+    while i < len(n):  # not range(): most nodes have no op, and it costs more than the loop
         op = n[i]
         a = n[i + 1]
+        i += 2
         if op == 2:  # properties
-            if t != 1:
-                continue
-            table = None if a[0] is None else _P[a[0]]
-            pats = a[1]
-            other = a[2]
-            for k, v in x.items():
-                f = None if table is None else table.get(k)
-                if f is not None:
-                    _c(f, v, _k(p, k), e)
-                m = f is not None
-                for r, g in pats:
-                    if _rx(r, k):
-                        m = True
-                        _c(g, v, _k(p, k), e)
-                if not m and other is not None:
-                    if other < 0:
-                        e.append((_k(p, k), "unknown field"))
-                    else:
-                        _c(other, v, _k(p, k), e)
+            if t == 1:
+                h = len(a) // 2
+                for k, v in x.items():
+                    if isinstance(k, str) and k in a:
+                        g = a[a.index(k) + h]
+                        if len(_N[g]) > 2 or not _N[g][0] & _T.get(type(v), 0):  # else a type check passed
+                            _c(g, v, _k(p, k), e)
         elif op == 1:  # required
             if t == 1:
-                for k, m in a:
-                    if k not in x:
-                        e.append((_k(p, k), m))
-        elif op == 5:  # items
+                for r in range(0, len(a), 2):
+                    if a[r] not in x:
+                        e.append((_k(p, a[r]), a[r + 1]))
+        elif op == 6:  # items
             if t == 2:
-                for i2, v in enumerate(x):
-                    _c(a, v, f"{p}[{i2}]", e)
+                skip = len(_N[a]) == 2 and _N[a][0]  # a plain type check: run it here
+                for r, v in enumerate(x):
+                    if not skip & _T.get(type(v), 0):
+                        _c(a, v, f"{p}[{r}]", e)
         elif op == 0:  # enum
-            if not (t == 4 and x in _E[a[0]]):
+            if not (t == 4 and _E.get(x, 0) & a[0]):
                 e.append((p, a[1] + repr(x)))
-        elif op < 5:  # minItems, maxItems
-            if t == 2 and (len(x) < a[0] if op == 3 else len(x) > a[0]):
-                e.append((p, a[1]))
-        elif op < 8:  # minLength, maxLength
-            if t == 4 and (len(x) < a[0] if op == 6 else len(x) > a[0]):
-                e.append((p, a[1]))
-        elif op == 8:  # pattern
+        elif op == 3:  # properties, patternProperties, additionalProperties
+            if t == 1:
+                ks = a[0] or ()
+                h = len(ks) // 2
+                for k, v in x.items():
+                    m = isinstance(k, str) and k in ks
+                    if m:
+                        _c(ks[ks.index(k) + h], v, _k(p, k), e)
+                    for r, g in a[1]:
+                        if _rx(r, k):
+                            m = True
+                            _c(g, v, _k(p, k), e)
+                    if not m and a[2] is not None:
+                        if a[2] < 0:
+                            e.append((_k(p, k), "unknown field"))
+                        else:
+                            _c(a[2], v, _k(p, k), e)
+        elif op < 6:  # minItems, maxItems
+            if t == 2 and (len(x) < a if op == 4 else len(x) > a):
+                e.append((p, f"must have at {'least' if op == 4 else 'most'} {a} item{'s' if a != 1 else ''}"))
+        elif op < 9:  # minLength, maxLength
+            if t == 4 and (len(x) < a if op == 7 else len(x) > a):
+                e.append((p, f"must be at {'least' if op == 7 else 'most'} {a} character{'s' if a != 1 else ''} long"))
+        elif op == 9:  # pattern
             if t == 4 and not _rx(a[0], x):
                 e.append((p, a[1] + repr(x)))
-        elif op < 13:  # minimum, exclusive minimum, maximum, exclusive maximum
-            if t & 16 and (x < a[0] if op == 9 else x <= a[0] if op == 10 else x > a[0] if op == 11
-                           else x >= a[0]):
-                e.append((p, a[1] + repr(x) if a[2] else a[1]))
-        elif op == 13:  # allOf
+        elif op < 15:  # minimum, exclusive minimum, maximum, exclusive maximum, positive integer
+            if not t & 16:
+                pass
+            elif op == 10:
+                if x < a:
+                    e.append((p, f"must be at least {a}, got {x!r}"))
+            elif op == 11:
+                if x <= a:
+                    e.append((p, f"must be greater than {a}, got {x!r}"))
+            elif op == 12:
+                if x > a:
+                    e.append((p, f"must be at most {a}, got {x!r}"))
+            elif op == 13:
+                if x >= a:
+                    e.append((p, f"must be less than {a}, got {x!r}"))
+            elif x < 1:
+                e.append((p, "must be a positive integer"))
+        elif op == 15:  # allOf
             for g in a:
                 _c(g, x, p, e)
-        elif op == 14:
+        elif op == 16:
             _anyof(x, p, e, a)
         else:
             _oneof(x, p, e, a)
+
+
+_T = {dict: 1, list: 2, str: 4, int: 24, float: 16, bool: 32, type(None): 64}
 
 
 def _entry(j: int) -> Check:
@@ -616,17 +639,24 @@ def load_specs(specs: str = SPECS) -> dict[str, Any]:
 def generate(specs: str = SPECS, roots: dict[str, str] | None = None) -> str:
     c = Compiler(load_specs(specs))
     entries = [(entry, c.compile(root, {"$ref": f"{root}#"}, entry)) for entry, root in (roots or ROOTS).items()]
-    parts = [_HEADER]
+    parts = [_HEADER.rstrip("\n")]
     parts.extend("\n\n" + f for f in c.funcs)
     parts.append("\n")
-    # one constant each where possible: unmarshalled straight from the .pyc, no code runs to build it
-    parts.append("_E: tuple[frozenset[str], ...] = (")
-    parts.extend(f"    {text},  # {k}" for text, k in c.enums.items())
-    parts.append(")")
-    parts.append("_P: tuple[dict[str, int], ...] = (")
-    parts.extend(f"    {text},  # {k}" for text, k in c.tables.items())
-    parts.append(")")
-    parts.append("_N: tuple[Node, ...] = (")
+    # every enum in one dict, value -> bits of the enums that hold it: a dict per enum (or a
+    # frozenset) costs several times the memory for the same hashed lookup
+    bits: dict[str, int] = {}
+    for vals, k in c.enums.items():
+        for v in vals:
+            bits[v] = bits.get(v, 0) | 1 << k
+    # _E is built from two constants: a dict literal would be an instruction and a
+    # line-table entry per value, (key, value) pairs a tuple each, all thrown away after import
+    values = sorted(bits)
+    parts.append("_E = dict(zip((")
+    parts.extend(f"    {v!r}," for v in values)
+    parts.append("), (")
+    parts.append(_wrap([str(bits[v]) for v in values]))
+    parts.append("), strict=True))")
+    parts.append("_N = (")
     parts.extend(f"    {text},  # {j} {hint}" for j, (text, hint) in enumerate(zip(c.nodes, c.hints, strict=True)))
     parts.append(")")
     parts.append("")
