@@ -139,10 +139,12 @@ static const char *find_root(int argc, char **argv, const char **command)
     return abs;
 }
 
-/* `run` in the foreground only: a detached container's init must be left
- * to the caller's subreaper (create's is, see server_is_sibling), and extra
- * fds (--preserve-fds, LISTEN_FDS) are not handed over. Conservative: any
- * argument that looks like those. */
+/* run and create: `run` in the foreground only (a detached container's init
+ * must be left to the caller's subreaper; create's is, see
+ * server_is_sibling); extra fds (--preserve-fds, LISTEN_FDS) are not handed
+ * over; --no-new-keyring keeps the session keyring of the command's process,
+ * which a worker would take from the server. Conservative: any argument that
+ * looks like those. */
 static int servable(int argc, char **argv)
 {
     if (getenv("LISTEN_FDS"))
@@ -151,7 +153,8 @@ static int servable(int argc, char **argv)
         const char *a = argv[i];
         if (a[0] == '-') {
             a += a[1] == '-' ? 2 : 1;
-            if (!strcmp(a, "d") || !strncmp(a, "d=", 2) || !strncmp(a, "detach", 6) || !strncmp(a, "preserve-fds", 12))
+            if (!strcmp(a, "d") || !strncmp(a, "d=", 2) || !strncmp(a, "detach", 6) ||
+                !strncmp(a, "preserve-fds", 12) || !strncmp(a, "no-new-keyring", 14))
                 return 0;
         }
     }

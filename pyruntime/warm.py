@@ -38,7 +38,8 @@ is the caller's parent: the server, a double-forked grandchild of an earlier
 command, was itself adopted by that subreaper (or both are init). Exec and
 `run --detach` are never served (exec's process must be left to the caller
 too, and exec is rarely repeated under one parent), nor anything with fds
-beyond stdio to hand over (--preserve-fds, LISTEN_FDS).
+beyond stdio to hand over (--preserve-fds, LISTEN_FDS), nor --no-new-keyring
+(the container would keep the server's session keyring, not the caller's).
 
 Lifetime: a command the client could not hand over (no server yet) starts one
 when it is done (spawn()), except `create` (its caller may be conmon, one per
@@ -279,6 +280,8 @@ class Server:
                 limits = None  # its container would run from the unsealed interpreter
             if request is not None and "create" in request[1] and parent_of(pid) != os.getppid():
                 limits = None  # its container's init would be left to another process
+            if request is not None and {"--no-new-keyring", "-no-new-keyring"} & set(request[1]):
+                limits = None  # the container keeps the session keyring: the caller's, not ours
             if request is None or limits is None:
                 conn.send(b"L")
                 conn.close()

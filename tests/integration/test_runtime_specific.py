@@ -17,6 +17,8 @@ import pytest
 import pyruntime
 from tests.conftest import Runtime
 from tests.integration.probes import create, must, run_nocapture
+from tests.support.isolation import build_probe, install_probe
+from tests.support.warm import warm_up
 
 MakeBundle = Callable[..., Path]
 
@@ -32,9 +34,36 @@ def test_new_session_keyring_per_container(rt: Runtime, cid: str, make_bundle: M
     assert f"_ses.{cid}" in p.stdout
 
 
-def test_no_new_keyring_keeps_the_callers(rt: Runtime, cid: str, make_bundle: MakeBundle) -> None:
-    p = must(rt("run", "--no-new-keyring", "--bundle", str(_keys_bundle(make_bundle)), cid))
-    assert f"_ses.{cid}" not in p.stdout
+def _join_session_keyring(name: str) -> Callable[[], None]:
+    def join() -> None:  # keyctl(KEYCTL_JOIN_SESSION_KEYRING, name) in the runtime's process
+        import ctypes
+
+        if ctypes.CDLL(None, use_errno=True).syscall(250, 1, name.encode(), 0, 0, 0) < 0:
+            raise OSError(ctypes.get_errno(), "keyctl")
+    return join
+
+
+def _keyring_serial(name: str) -> int:
+    """The serial of the keyring called name, from the host's /proc/keys."""
+    for line in Path("/proc/keys").read_text().splitlines():
+        if line.split()[-2:-1] == [f"{name}:"]:
+            return int(line.split()[0], 16)
+    raise AssertionError(f"no keyring {name} in /proc/keys")
+
+
+def test_no_new_keyring_keeps_the_callers(rt: Runtime, cid: str, make_bundle: MakeBundle, tmp_path: Path) -> None:
+    """The container's session keyring is the one of the runtime's caller
+    (tests/support/probes/keyring.c), also with pyruntime's warm server
+    running, which must not serve it (its worker's keyring is the server's)."""
+    if _is_pyruntime(rt) and os.geteuid() == 0:
+        warm_up(rt, cid)
+    bundle = make_bundle(["/bin/keyring", "session"])
+    install_probe(build_probe("keyring", tmp_path), bundle)
+    for i in range(2):
+        name = f"pyrt-caller-{cid}-{i}"
+        p = must(rt("run", "--no-new-keyring", "--bundle", str(bundle), f"{cid}-{i}",
+                    preexec_fn=_join_session_keyring(name)))
+        assert p.stdout.strip() == f"session: {_keyring_serial(name)}", p.stdout
 
 
 def _is_pyruntime(rt: Runtime) -> bool:

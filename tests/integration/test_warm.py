@@ -26,6 +26,7 @@ import pytest
 from tests.conftest import Runtime
 from tests.integration.probes import create, must, run_nocapture, wait_for
 from tests.support.traces import assert_no_traces, assert_stopped_and_inert, remove_leftovers
+from tests.support.warm import servers, warm_up
 
 MakeBundle = Callable[..., Path]
 LOCAL = {"PYRUNTIME_WARM": "0"}
@@ -39,40 +40,11 @@ def _pyruntime_only(rt: Runtime) -> None:
         pytest.skip("the warm server serves root only")
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return []
-
-
 def _ppid(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("PPid:"):
             return int(line.split()[1])
     raise AssertionError(f"no PPid for {pid}")
-
-
-def servers(rt: Runtime) -> list[int]:
-    """Pids of warm servers for rt's --root (argv: ... serve(...) SOCKET ROOT IDLE)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            argv = _cmdline(int(entry))
-            if len(argv) >= 4 and "from pyruntime.warm import serve" in " ".join(argv) and str(rt.root) in argv:
-                found.append(int(entry))
-    return found
-
-
-def warm_up(rt: Runtime, cid: str) -> int:
-    """The first served command finds no server and starts one (for an
-    existing --root only: the server goes when its root goes): its pid."""
-    rt.root.mkdir(exist_ok=True)
-    rt("state", cid)
-    wait_for(lambda: len(servers(rt)) == 1, what="a warm server for this root")
-    # and it answers (it listens before the first command can be served)
-    time.sleep(0.2)
-    return servers(rt)[0]
 
 
 def env(**extra: str) -> dict[str, str]:

@@ -1,0 +1,40 @@
+"""pyruntime's warm server (pyruntime/warm.py) seen from tests: which
+servers run for a --root, and starting one."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from tests.conftest import Runtime
+from tests.integration.probes import wait_for
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def servers(rt: Runtime) -> list[int]:
+    """Pids of warm servers for rt's --root (argv: ... serve(...) SOCKET ROOT IDLE)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            argv = _cmdline(int(entry))
+            if len(argv) >= 4 and "from pyruntime.warm import serve" in " ".join(argv) and str(rt.root) in argv:
+                found.append(int(entry))
+    return found
+
+
+def warm_up(rt: Runtime, cid: str) -> int:
+    """The first served command finds no server and starts one (for an
+    existing --root only: the server goes when its root goes): its pid."""
+    rt.root.mkdir(exist_ok=True)
+    rt("state", cid)
+    wait_for(lambda: len(servers(rt)) == 1, what="a warm server for this root")
+    # and it answers (it listens before the first command can be served)
+    time.sleep(0.2)
+    return servers(rt)[0]
