@@ -258,10 +258,7 @@ def flock(fd: int, operation: int) -> None:
     """flock(2) (fcntl.LOCK_* values), waiting through signals as fcntl.flock does."""
     from pyruntime.syscalls import _kernel
 
-    while True:
-        r = _kernel.flock(fd, operation)
-        if r != -4:  # EINTR
-            break
+    r = _kernel.flock(fd, operation)
     if r < 0:
         raise _fail(r, "flock")
 

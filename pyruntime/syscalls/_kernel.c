@@ -251,13 +251,19 @@ static PyObject *k_bpf(PyObject *self, PyObject *args)
     return PyLong_FromLong(result);
 }
 
+/* Retries EINTR (a wait for another command's lock), as fcntl.flock does. */
 static PyObject *k_flock(PyObject *self, PyObject *args)
 {
     int fd, op, r;
     if (!PyArg_ParseTuple(args, "ii", &fd, &op))
         return NULL;
-    Py_BEGIN_ALLOW_THREADS r = flock(fd, op);
-    Py_END_ALLOW_THREADS return RESULT(r);
+    do {
+        Py_BEGIN_ALLOW_THREADS r = flock(fd, op);
+        Py_END_ALLOW_THREADS
+    } while (r < 0 && errno == EINTR && !PyErr_CheckSignals());
+    if (r < 0 && PyErr_Occurred())
+        return NULL;
+    return RESULT(r);
 }
 
 /* fcntl(fd, cmd, arg) and ioctl(fd, request, arg) with an integer argument
