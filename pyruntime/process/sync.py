@@ -33,6 +33,7 @@ import os
 
 from pyruntime import jsonfast
 from pyruntime import syscalls as sc
+from pyruntime.syscalls import _kernel
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,24 +52,18 @@ class Channel:
 
     @staticmethod
     def pair() -> tuple[Channel, Channel]:
-        from pyruntime.syscalls import _kernel
-
         pair = _kernel.seqpacket_pair()
         if isinstance(pair, int):
             raise sc._fail(pair, "socketpair")
         return Channel(pair[0]), Channel(pair[1])
 
     def send(self, msg: dict[str, Any], fds: list[int] | None = None) -> None:
-        from pyruntime.syscalls import _kernel
-
         r = _kernel.send_fds(self.fd, jsonfast.dumps(msg).encode(), fds or ())
         if r < 0:
             raise sc._fail(r, "sending to the sync channel")
 
     def recv(self) -> tuple[dict[str, Any] | None, list[int]]:
         """The next message and any fds; (None, []) at EOF."""
-        from pyruntime.syscalls import _kernel
-
         got = _kernel.recv_fds(self.fd, MAX_MSG)
         if isinstance(got, int):
             raise sc._fail(got, "reading the sync channel")
