@@ -157,11 +157,11 @@ def identity(pid: int | str) -> tuple[object, ...]:
         root: tuple[int, int] | None = (st.st_dev, st.st_ino)
     except OSError:
         root = None
-    status = [line for line in _read(f"{proc}/status").splitlines() if line.split(b":")[0] in STATUS_FIELDS]
+    status = _status(pid)
     # what a container started by `run` inherits unless its config says:
     # nice, scheduling policy and priority (/proc/<pid>/stat fields 18, 19,
     # 40, 41), I/O priority, oom_score_adj, personality
-    stat = _read(f"{proc}/stat").rpartition(b")")[2].split()
+    stat = _stat(pid)
     sched = tuple(stat[i] for i in (15, 16, 37, 38)) if len(stat) > 38 else ()
     try:
         from pyruntime.syscalls import sys as kernel
@@ -169,20 +169,32 @@ def identity(pid: int | str) -> tuple[object, ...]:
         ioprio = kernel().ioprio_get(1, 0 if pid == "self" else int(pid))  # IOPRIO_WHO_PROCESS
     except (OSError, ImportError):
         ioprio = -1
-    return (tuple(ns), root, _read(f"{proc}/cgroup"), tuple(status), _read(f"{proc}/attr/current"), sched,
+    return (tuple(ns), root, _read(f"{proc}/cgroup"), tuple(status.get(f) for f in STATUS_FIELDS),
+            _read(f"{proc}/attr/current"), sched,
             ioprio, _read(f"{proc}/oom_score_adj"), _read(f"{proc}/personality"), _read(f"{proc}/loginuid"),
             _read(f"{proc}/sessionid"))
 
 
+def _status(pid: int | str) -> dict[bytes, bytes]:
+    """/proc/<pid>/status as {field: value}, values stripped."""
+    return {k: v.strip() for k, _, v in (line.partition(b":") for line in _read(f"/proc/{pid}/status").splitlines())}
+
+
+def _stat(pid: int | str) -> list[bytes]:
+    """/proc/<pid>/stat's fields after the comm (which may hold spaces and
+    parentheses): [0] is field 3 (state), [1] field 4 (ppid), ..."""
+    return _read(f"/proc/{pid}/stat").rpartition(b")")[2].split()
+
+
 def parent_of(pid: int) -> int:
     """The parent pid in /proc/<pid>/stat (field 4), -1 if unknown."""
-    stat = _read(f"/proc/{pid}/stat").rpartition(b")")[2].split()
+    stat = _stat(pid)
     return int(stat[1]) if len(stat) > 1 else -1
 
 
 def signal_state(pid: int) -> tuple[int, int]:
     """(ignored, blocked) signal masks of process pid (SigIgn, SigBlk)."""
-    fields = dict(line.split(b":", 1) for line in _read(f"/proc/{pid}/status").splitlines() if b":" in line)
+    fields = _status(pid)
     return int(fields.get(b"SigIgn", b"0"), 16), int(fields.get(b"SigBlk", b"0"), 16)
 
 
@@ -275,13 +287,8 @@ class Server:
                     fds += [int.from_bytes(blob[i:i + 4], sys.byteorder) for i in range(0, len(blob) - 3, 4)]
             request = _parse(data)
             pid, uid, _gid = _peercred(conn)
-            limits = self.refusal_check(pid, uid) if request and len(fds) == 4 else None
-            if request is not None and ("run" in request[1] or "create" in request[1]) and not self.sealed:
-                limits = None  # its container would run from the unsealed interpreter
-            if request is not None and "create" in request[1] and parent_of(pid) != os.getppid():
-                limits = None  # its container's init would be left to another process
-            if request is not None and {"--no-new-keyring", "-no-new-keyring"} & set(request[1]):
-                limits = None  # the container keeps the session keyring: the caller's, not ours
+            takes = request is not None and len(fds) == 4 and self.takes(request[1], request[2], pid)
+            limits = self.refusal_check(pid, uid) if takes else None
             if request is None or limits is None:
                 conn.send(b"L")
                 conn.close()
@@ -330,6 +337,24 @@ class Server:
             _signal.pidfd_send_signal(pidfd, sig)
         except OSError:
             pass
+
+    def takes(self, args: list[str], env: list[str], pid: int) -> bool:
+        """What the command line decides, as the client (_warm.c: servable,
+        server_is_sibling) decided it before asking; checked again here."""
+        if ("run" in args or "create" in args) and not self.sealed:
+            return False  # its container would run from the unsealed interpreter
+        if "create" in args and parent_of(pid) != os.getppid():
+            return False  # its container's init would be left to another process
+        if any(e.startswith("LISTEN_FDS=") for e in env):
+            return False  # fds beyond stdio are not handed over
+        for a in args:
+            if a.startswith("-"):
+                flag = a[2:] if a.startswith("--") else a[1:]
+                # run -d: its init is left to the caller; --preserve-fds: not
+                # handed over; --no-new-keyring: the caller's keyring, not ours
+                if flag == "d" or flag.startswith(("d=", "detach", "preserve-fds", "no-new-keyring")):
+                    return False
+        return True
 
     def refusal_check(self, pid: int, uid: int) -> Limits | None:
         """The caller's rlimits where a fork of ours can be that caller, else None."""

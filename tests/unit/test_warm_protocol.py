@@ -4,6 +4,7 @@ rlimit comparison, and the identity a worker must share with its caller."""
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -58,3 +59,21 @@ def test_identity_of_self_is_our_own(monkeypatch: pytest.MonkeyPatch) -> None:
     assert warm.identity("self") == warm.identity(os.getpid())
     ns, root = warm.identity("self")[:2]
     assert all(ns) and root is not None
+
+
+def _takes(args: list[str], env: list[str] | None = None, pid: int | None = None, sealed: bool = True) -> bool:
+    server = SimpleNamespace(sealed=sealed)  # takes() reads only this of the server
+    return warm.Server.takes(server, args, env or ["PATH=/bin"], os.getpid() if pid is None else pid)  # type: ignore[arg-type]
+
+
+def test_the_server_checks_the_command_line_as_the_client_does() -> None:
+    """_warm.c's servable()/server_is_sibling(), again on the server's side."""
+    assert _takes(["--root", "/r", "state", "c1"])
+    assert _takes(["--root", "/r", "run", "--bundle", "b", "c1"])
+    assert not _takes(["run", "--bundle", "b", "c1"], sealed=False)  # the container would not be sealed
+    for flag in ("-d", "--detach", "--preserve-fds=1", "--preserve-fds", "--no-new-keyring", "-no-new-keyring"):
+        assert not _takes(["run", flag, "--bundle", "b", "c1"]), flag
+    assert not _takes(["run", "--bundle", "b", "c1"], env=["LISTEN_FDS=1"])
+    # create: only when the caller's parent is the server's (this test's parent here)
+    assert _takes(["create", "--bundle", "b", "c1"], pid=os.getpid())
+    assert not _takes(["create", "--bundle", "b", "c1"], pid=os.getppid())
