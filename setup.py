@@ -29,9 +29,10 @@ def _compiler(name=None):
 
 class BuildExt(build_ext):
     """Also compile the launcher's helpers pyruntime/_sealexec.c and _warm.c into
-    executables (bin/pyruntime execs them: _sealexec for create/run/exec, _warm
-    for state/start/kill/delete) with the extensions' compiler: into build_lib
-    for a wheel, into the source tree with --inplace (pip -e)."""
+    executables (bin/pyruntime execs them: _sealexec for exec, _warm for
+    state/start/kill/delete/run/create, which execs _sealexec for run and
+    create when it runs them itself) with the extensions' compiler: into
+    build_lib for a wheel, into the source tree with --inplace (pip -e)."""
 
     def run(self):
         super().run()
