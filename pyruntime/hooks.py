@@ -31,7 +31,7 @@ import errno
 import os
 import time
 
-from pyruntime import faults, jsonfast
+from pyruntime import faults, jsonfast, sigstate
 from pyruntime.errors import PyruntimeError
 
 TYPE_CHECKING = False
@@ -95,8 +95,7 @@ def run_hook(field: str, hook: dict[str, Any], state: str, cwd: str | None,
             os.dup2(out_w, 2)
             if cwd:
                 os.chdir(cwd)
-            for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores these; exec keeps ignored
-                signal.signal(sig, signal.SIG_DFL)
+            sigstate.for_hook()  # nothing the caller (or Python) ignores or blocks, as runc
             os.execve(path, args, environ)
         except OSError as e:
             what = f"chdir {cwd}" if e.filename == cwd and cwd else f"exec {path}"

@@ -406,9 +406,10 @@ def _parse(data: bytes) -> tuple[int, list[str], list[str]] | None:
 
 
 def _mirror_signals(ignored: int, blocked: int) -> None:
-    """Take the caller's ignored and blocked signals: a container inherits
-    both through fork and execve (become.py resets SIGPIPE and SIGXFSZ, which
-    Python itself ignores). The server's own: whatever its spawner had."""
+    """Take the caller's ignored and blocked signals, so that the worker is
+    the process the local command would be: the container's blocked signals
+    derive from them, and its dispositions are reset the same way
+    (sigstate.py). The server's own: whatever its spawner had."""
     import _signal
 
     for sig in range(1, _signal.NSIG):

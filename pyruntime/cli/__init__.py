@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
+from pyruntime import sigstate
 from pyruntime.cli.flags import Flag, parse
 from pyruntime.errors import PyruntimeError, UsageError
 from pyruntime.log import log
@@ -76,6 +77,7 @@ SEALED_COMMANDS = ("create", "run", "exec")
 def main(argv: list[str] | None = None) -> int:
     from_argv = argv is None  # the real command line (tests call main([...]) in-process)
     argv = sys.argv[1:] if argv is None else argv
+    sigstate.for_own_process()
     try:
         g = parse(argv, GLOBAL_FLAGS, stop_at_positional=True)
         log.configure(g.get("log"), g.get("log-format"), bool(g.get("debug")))

@@ -4,10 +4,10 @@ replace the Python process with the user's program."""
 
 from __future__ import annotations
 
-import _signal
+import errno
 import os
 
-from pyruntime import capabilities
+from pyruntime import capabilities, sigstate
 from pyruntime import syscalls as sc
 from pyruntime.process import settings, user
 
@@ -19,18 +19,23 @@ if TYPE_CHECKING:
     from pyruntime.process.sync import Channel
     from pyruntime.seccomp import SeccompFilter
 
+F_GETFD, F_SETFD, FD_CLOEXEC = 1, 2, 1  # fcntl(2)
+
 # The sync message that carries a seccomp listener fd to P1 (sync.py).
 SECCOMP_MSG = b'{"t":"seccomp"}'
 
 
 def take_identity(proc: dict[str, Any], caps: dict[str, int], scheduler: Scheduler | None,
                   ioprio: int | None, seccomp: SeccompFilter | None,
-                  chan: Channel | None = None) -> tuple[str, list[str], dict[str, str]]:
-    """Scheduler, I/O priority, seccomp (when it must precede the capability
-    drop), user and groups, capabilities, no_new_privs; then the program's
-    environment and path; with SCMP_ACT_NOTIFY and noNewPrivileges, seccomp
-    last. Returns (executable, argv, env). chan: the sync channel to P1
-    (needed for SCMP_ACT_NOTIFY)."""
+                  chan: Channel | None = None, *, preserve_fds: int = 0,
+                  keep_open: int = -1) -> tuple[str, list[str], dict[str, str]]:
+    """The fds and signals for execve (prepare_exec), scheduler, I/O
+    priority, seccomp (when it must precede the capability drop), user and
+    groups, capabilities, no_new_privs; then the program's environment and
+    path; with SCMP_ACT_NOTIFY and noNewPrivileges, seccomp last. Returns
+    (executable, argv, env). chan: the sync channel to P1 (needed for
+    SCMP_ACT_NOTIFY)."""
+    prepare_exec(preserve_fds, keep_open)
     # While all capabilities are still held (SCHED_FIFO needs CAP_SYS_NICE,
     # the RT I/O class CAP_SYS_ADMIN):
     if scheduler is not None:
@@ -76,32 +81,39 @@ def load_seccomp(seccomp: SeccompFilter, chan: Channel | None) -> None:
         os._exit(1)  # P1 failed (it reports why) or died
 
 
-def exec_program(exe: str, args: list[str], env: dict[str, str], *, preserve_fds: int,
-                 seccomp: SeccompFilter | None, no_new_privs: bool, slave: int = -1,
-                 keep_open: int = -1) -> None:
-    """The pty slave (if any) as stdio and controlling terminal, fds 3..3+N-1
-    passed on and every other closed (keep_open: one close-on-exec fd to keep
-    until execve), default signal dispositions, then execve — with seccomp and
-    no_new_privs, one C call that loads the filter and execs. Returns only by
-    raising OSError."""
-    if slave >= 0:
-        from pyruntime import console  # loaded before pivot_root / setns by our callers
-
-        console.make_controlling(slave)
+def prepare_exec(preserve_fds: int, keep_open: int = -1) -> None:
+    """What execve must find, set up before any seccomp filter is loaded
+    (without noNewPrivileges it is loaded before the capability drop, and a
+    profile may deny close_range, ioctl or rt_sigaction: pyruntime's own
+    calls must not depend on it). fds 3..3+N-1 are passed on; every other fd
+    from 3 up is made close-on-exec, so that execve closes them (new fds
+    Python opens after this are close-on-exec already, PEP 446); keep_open:
+    one of the preserved range to leave close-on-exec. Signals as runc
+    gives them (sigstate.py)."""
     keep = 3 + preserve_fds
     for fd in range(3, keep):
         if fd != keep_open:
             try:
-                os.set_inheritable(fd, True)
-            except OSError:
-                pass
-    if keep_open >= keep:
-        os.closerange(keep, keep_open)
-        os.closerange(keep_open + 1, 1 << 20)
-    else:
-        os.closerange(keep, 1 << 20)
-    for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):  # Python ignores these; exec keeps ignored
-        _signal.signal(sig, _signal.SIG_DFL)
+                flags = sc.fcntl(fd, F_GETFD)
+                sc.fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC)
+            except OSError as e:
+                if e.errno != errno.EBADF:  # runc passes on the preserved fds that are open
+                    raise
+    sc.cloexec_from(keep)
+    sigstate.for_container_process()
+
+
+def exec_program(exe: str, args: list[str], env: dict[str, str], *,
+                 seccomp: SeccompFilter | None, no_new_privs: bool, slave: int = -1) -> None:
+    """The pty slave (if any) as stdio and controlling terminal, then execve
+    — with seccomp and no_new_privs, one C call that loads the filter and
+    execs. The fds and signals were made ready by prepare_exec: nothing here
+    may be slow or fail under a seccomp filter. Returns only by raising
+    OSError."""
+    if slave >= 0:
+        from pyruntime import console  # loaded before pivot_root / setns by our callers
+
+        console.make_controlling(slave)
     if seccomp is not None and no_new_privs and not seccomp.loaded:
         seccomp.load_and_exec(exe, args, env)
     os.execve(exe, args, env)

@@ -180,7 +180,8 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
 
     # -- the process's identity --------------------------------------------------------------
     os.chdir(cwd)
-    exe, args, env = become.take_identity(proc, plan.caps, plan.scheduler, plan.ioprio, plan.seccomp, chan)
+    exe, args, env = become.take_identity(proc, plan.caps, plan.scheduler, plan.ioprio, plan.seccomp, chan,
+                                          preserve_fds=plan.preserve_fds)
     if plan.personality is not None:
         settings.apply_personality(plan.personality)
 
@@ -217,7 +218,7 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
     os.close(fifo)  # EOF for `start`: on to poststart
 
     try:
-        become.exec_program(exe, args, env, preserve_fds=plan.preserve_fds, seccomp=plan.seccomp,
+        become.exec_program(exe, args, env, seccomp=plan.seccomp,
                             no_new_privs=bool(proc.get("noNewPrivileges")), slave=slave)
     except OSError as e:
         os.write(2, f"pyruntime: exec {exe}: {os.strerror(e.errno or 0)}\n".encode())

@@ -167,12 +167,12 @@ def _become(plan: ExecPlan, chan: Channel) -> None:
     if plan.cpu_final is not None:
         _affinity(plan.cpu_final, "final")
     faults.point("exec.in-container")
-    exe, args, env = become.take_identity(proc, plan.caps, plan.scheduler, plan.ioprio, plan.seccomp, chan)
+    # The channel is close-on-exec: its EOF tells P1 that the exec happened.
+    exe, args, env = become.take_identity(proc, plan.caps, plan.scheduler, plan.ioprio, plan.seccomp, chan,
+                                          preserve_fds=plan.preserve_fds, keep_open=chan.fileno())
     try:
-        # The channel is close-on-exec: its EOF tells P1 that the exec happened.
-        become.exec_program(exe, args, env, preserve_fds=plan.preserve_fds, seccomp=plan.seccomp,
-                            no_new_privs=bool(proc.get("noNewPrivileges")), slave=slave,
-                            keep_open=chan.fileno())
+        become.exec_program(exe, args, env, seccomp=plan.seccomp,
+                            no_new_privs=bool(proc.get("noNewPrivileges")), slave=slave)
     except OSError as e:
         raise PyruntimeError(f"exec {exe}: {os.strerror(e.errno or 0)}",
                              field="process.args", errno=e.errno) from None

@@ -283,6 +283,16 @@ def ioctl(fd: int, request: int, arg: int = 0) -> int:
     return r
 
 
+def cloexec_from(first: int) -> None:
+    """Every fd >= first close-on-exec (close_range(2), or /proc/self/fd on
+    kernels before 5.11): execve closes them."""
+    from pyruntime.syscalls import _kernel
+
+    r = _kernel.cloexec_from(first)
+    if r < 0:
+        raise _fail(r, "close_range(CLOSE_RANGE_CLOEXEC)")
+
+
 def link_up(name: str) -> None:
     """Bring network interface `name` up in this process's network namespace."""
     from pyruntime.syscalls import _kernel

@@ -17,7 +17,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <poll.h>
@@ -286,6 +288,41 @@ static PyObject *k_ioctl(PyObject *self, PyObject *args)
     return RESULT(ioctl(fd, request, arg));
 }
 
+/* Mark every fd >= first close-on-exec: execve then closes them, and no close
+   is left to run after a seccomp filter is in. close_range(2) with
+   CLOSE_RANGE_CLOEXEC (Linux 5.11) is one call; before it (ENOSYS, or EINVAL
+   for the flag) each fd listed in /proc/self/fd gets FD_CLOEXEC: only the
+   open ones, never a loop over every possible fd number. */
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+static PyObject *k_cloexec_from(PyObject *self, PyObject *args)
+{
+    int first;
+    if (!PyArg_ParseTuple(args, "i", &first))
+        return NULL;
+    if (syscall(SYS_close_range, (unsigned int)first, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+        return PyLong_FromLong(0);
+    if (errno != ENOSYS && errno != EINVAL)
+        return PyLong_FromLong(-(long)errno);
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return PyLong_FromLong(-(long)errno);
+    int own = dirfd(d), err = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        if (*end != '\0' || end == e->d_name || fd < first || fd == own)
+            continue;
+        int flags = fcntl((int)fd, F_GETFD);
+        if (flags >= 0 && !(flags & FD_CLOEXEC) && fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+            err = errno;
+    }
+    closedir(d);
+    return PyLong_FromLong(err ? -(long)err : 0);
+}
+
 /* --- the sync channel (pyruntime/process/sync.py) ------------------------- */
 
 /* A close-on-exec SOCK_SEQPACKET pair: (fd, fd), or -errno. */
@@ -455,6 +492,7 @@ static PyMethodDef methods[] = {
     {"bpf", k_bpf, METH_VARARGS, "bpf(cmd, attr: bytearray)"},
     {"flock", k_flock, METH_VARARGS, "flock(fd, operation)"},
     {"fcntl", k_fcntl, METH_VARARGS, "fcntl(fd, cmd, arg: int)"},
+    {"cloexec_from", k_cloexec_from, METH_VARARGS, "mark every fd >= first close-on-exec"},
     {"ioctl", k_ioctl, METH_VARARGS, "ioctl(fd, request, arg: int)"},
     {"seqpacket_pair", k_seqpacket_pair, METH_NOARGS, "socketpair(AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC)"},
     {"send_fds", k_send_fds, METH_VARARGS, "send_fds(fd, data, fds) -> bytes sent"},
