@@ -86,8 +86,9 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         os.close(null)
-    if "mount" not in plan.new_ns:
-        raise PyruntimeError("linux.namespaces: a new mount namespace is required", field="linux.namespaces")
+    if "mount" not in plan.new_ns and not any(t == "mount" for t, _ in plan.ns_fds):
+        # New or joined by path (as runc: the rootfs is then set up in the joined one).
+        raise PyruntimeError("linux.namespaces: a mount namespace is required", field="linux.namespaces")
 
     if plan.new_keyring:
         try:

@@ -195,10 +195,12 @@ def check(cfg: Config) -> None:
         raise cfg.err("linux.uidMappings", "a new user namespace needs uidMappings and gidMappings")
     if linux.get("timeOffsets") and not cfg.new_ns("time"):
         raise cfg.err("linux.timeOffsets", "time offsets need a new time namespace")
-    if d.get("hostname") and not cfg.new_ns("uts"):
-        raise cfg.err("hostname", "setting the hostname needs a new uts namespace")
-    if d.get("domainname") and not cfg.new_ns("uts"):
-        raise cfg.err("domainname", "setting the domainname needs a new uts namespace")
+    # As runc: a uts namespace of the container's own, new or joined by path (then
+    # the name is set there); never the host's.
+    if d.get("hostname") and "uts" not in types:
+        raise cfg.err("hostname", "setting the hostname needs a uts namespace in linux.namespaces")
+    if d.get("domainname") and "uts" not in types:
+        raise cfg.err("domainname", "setting the domainname needs a uts namespace in linux.namespaces")
     for i, m in enumerate(d.get("mounts") or []):
         dest = m.get("destination")
         if not isinstance(dest, str) or not dest:

@@ -103,7 +103,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
      "linux.uidMappings", "user namespace mappings need a user namespace"),
     ("user ns without mappings", _add_ns("user"), "linux.uidMappings",
      "a new user namespace needs uidMappings and gidMappings"),
-    ("hostname without uts", _drop_uts, "hostname", "setting the hostname needs a new uts namespace"),
+    ("hostname without uts", _drop_uts, "hostname", "setting the hostname needs a uts namespace in linux.namespaces"),
     ("duplicate rlimit", _dup_rlimit, "process.rlimits[1]", "duplicate rlimit RLIMIT_NOFILE"),
     ("relative cwd", _set("tmp", "process", "cwd"), "process.cwd", "must be an absolute path, got 'tmp'"),
     ("empty args", _set([], "process", "args"), "process.args", "must be a non-empty list of strings"),
