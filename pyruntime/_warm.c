@@ -190,9 +190,17 @@ static ssize_t relay_signals(int s, char *reply, size_t size)
     sigpipe_w = p[1];
     struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
     sigemptyset(&sa.sa_mask);
+    sigset_t take;
+    sigemptyset(&take);
     for (int sig = 1; sig < NSIG; sig++)
-        if (forwarded(sig))
+        if (forwarded(sig)) {
             sigaction(sig, &sa, NULL);
+            sigaddset(&take, sig);
+        }
+    /* As runc's `run` (Go unblocks every signal it is notified of): a signal
+       our caller blocks is still forwarded. The server read our mask before
+       its "A" (the worker and the container derive theirs from it). */
+    sigprocmask(SIG_UNBLOCK, &take, NULL);
     for (;;) {
         struct pollfd pf[2] = {{.fd = s, .events = POLLIN}, {.fd = p[0], .events = POLLIN}};
         if (poll(pf, 2, -1) < 0) {

@@ -85,6 +85,9 @@ def wait_for(pid: int, master: int) -> int:
             signal.signal(s, forward)
         except (OSError, ValueError, RuntimeError):
             pass
+    # As runc (Go unblocks every signal it is notified of): a signal our caller
+    # blocks is forwarded too. The container's own mask was set before its execve.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [s for s in FORWARDED if s not in (32, 33)])  # 32, 33: glibc's
     if master >= 0:
         _proxy_tty(master, pid)
     while True:

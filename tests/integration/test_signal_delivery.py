@@ -200,3 +200,27 @@ def test_a_caller_that_ignores_sigchld(rt: Any, cid: str, make_bundle: MakeBundl
                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
                            env=dict(os.environ, PYRUNTIME_WARM=warm))
         assert (p.returncode, p.stdout) == (4, "hello\n"), describe(p)
+
+
+@pytest.mark.parametrize("warm", ["served", "local"])
+def test_run_forwards_signals_its_caller_blocks(rt: Any, cid: str, make_bundle: MakeBundle, warm: str) -> None:
+    """A foreground `run` whose caller ignores and blocks SIGTERM still
+    forwards a SIGTERM sent to it: runc's signal handler takes every signal
+    (Go unblocks the ones it is notified of). The container's trap fires."""
+    bundle = make_bundle(["sh", "-c", TRAPS.replace("USR1", "TERM").replace("got-TERM", "got-TERM")])
+    log = bundle / "run.log"
+    pre = _ignore_and_block([signal.SIGTERM], [signal.SIGTERM])
+    with open(log, "wb") as out:
+        p = subprocess.Popen(rt.cmd("run", "--bundle", str(bundle), cid), preexec_fn=pre, stdin=subprocess.DEVNULL,
+                             stdout=out, stderr=out, env=dict(os.environ, PYRUNTIME_WARM="1" if warm == "served" else "0"))
+        try:
+            deadline = time.monotonic() + 10
+            while "ready" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            os.kill(p.pid, signal.SIGTERM)
+            rc = p.wait(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert (rc, log.read_text().split()) == (0, ["ready", "got-TERM"])
