@@ -277,6 +277,10 @@ _E = dict(zip((
     'network',
     'pid',
     'private',
+    'rprivate',
+    'rshared',
+    'rslave',
+    'runbindable',
     'running',
     'shared',
     'slave',
@@ -289,7 +293,7 @@ _E = dict(zip((
     4, 4, 4, 2048, 2048, 16, 16, 32, 32, 32, 16, 16, 16, 16, 16, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 64,
     64, 64, 64, 64, 64, 64, 64, 64, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128,
     128, 128, 128, 128, 128, 128, 128, 128, 512, 512, 512, 512, 512, 512, 512, 256, 256, 256, 256, 8, 4096,
-    4096, 8, 8, 8, 8, 1024, 4096, 1024, 1024, 4096, 8, 1024, 8, 8,
+    4096, 8, 8, 8, 8, 1024, 1024, 1024, 1024, 1024, 4096, 1024, 1024, 4096, 8, 1024, 8, 8,
 ), strict=True))
 _N = (
     (1, 'must be an object', 1, ('ociVersion', 'required string is missing'), 2, ('ociVersion', 'root', 'mounts', 'process', 'hostname', 'domainname', 'hooks', 'annotations', 'linux', 1, 2, 4, 10, 1, 1, 29, 33, 34)),  # 0 config-schema
@@ -379,7 +383,7 @@ _N = (
     (2, 'must be an array', 6, 85),  # 84 defs-linux_Syscall_args
     (1, 'must be an object', 1, ('index', 'required integer is missing', 'value', 'required integer is missing', 'op', 'required string is missing'), 2, ('index', 'value', 'valueTwo', 'op', 9, 12, 12, 86)),  # 85 defs-linux_SyscallArg
     (4, 'must be a string', 0, (512, 'unknown seccomp operator ')),  # 86 defs-linux_SeccompOperators
-    (4, 'must be a string', 0, (1024, 'unknown rootfs propagation ')),  # 87 defs-linux_RootfsPropagation
+    (4, 'must be a string', 0, (1024, 'must be one of private, rprivate, shared, rshared, slave, rslave, unbindable, runbindable; got ')),  # 87 defs-linux_RootfsPropagation
     (1, 'must be an object', 2, ('domain', 'flags', 89, 6)),  # 88 defs-linux_Personality
     (4, 'must be a string', 0, (2048, 'unknown personality domain ')),  # 89 defs-linux_PersonalityDomain
     (1, 'must be an object', 1, ('ociVersion', 'required string is missing', 'id', 'required string is missing', 'status', 'required string is missing', 'bundle', 'required string is missing'), 2, ('ociVersion', 'id', 'status', 'pid', 'bundle', 'annotations', 1, 1, 91, 92, 1, 33)),  # 90 state-schema

@@ -146,7 +146,7 @@ def _bases() -> list[dict[str, Any]]:
 # Names whose schema differs on purpose (see the tests at the end): mutations
 # never add them, so ours and the official schema must agree on everything else.
 DIFFERENT = {"solaris", "windows", "vm", "zos", "netDevices", "memoryPolicy", "schemata", "enableMonitoring",
-             "fileMode"}
+             "fileMode", "rootfsPropagation"}
 
 EDGE_INTS = [-1, 0, 1, -2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63 - 1, 2**63, -2**63, -2**63 - 1,
              2**64 - 1, 2**64, 100, 101, 127, 128, 255, 256, 512, 513, 65535, 65536]
@@ -308,6 +308,25 @@ def test_difference_device_file_mode_is_uint32(mode: int, ours_ok: bool) -> None
     cfg["linux"]["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": mode}]
     assert not official().is_valid(cfg)
     assert generated_ok(cfg) is ours_ok and ours_js().is_valid(cfg) is ours_ok
+
+
+@needs_official
+@pytest.mark.parametrize("prop", ["rprivate", "rshared", "rslave", "runbindable"])
+def test_difference_rootfs_propagation_recursive_forms(prop: str) -> None:
+    """linux.rootfsPropagation: the official schema allows private, shared,
+    slave, unbindable; runc takes their recursive forms too (specconv
+    mountPropagationMapping) and containerd 1.6 writes rshared or rslave for
+    pods with Bidirectional or HostToContainer mounts. So do we."""
+    cfg = copy.deepcopy(RUNC_SPEC)
+    cfg["linux"]["rootfsPropagation"] = prop
+    assert not official().is_valid(cfg)
+    assert generated_ok(cfg) and ours_js().is_valid(cfg)
+    for plain in ("private", "shared", "slave", "unbindable"):
+        cfg["linux"]["rootfsPropagation"] = plain
+        assert official().is_valid(cfg) and generated_ok(cfg)
+    for bad in ("", "Rshared", "rshared ", "bogus", 1):
+        cfg["linux"]["rootfsPropagation"] = bad
+        assert not official().is_valid(cfg) and not generated_ok(cfg)
 
 
 def test_no_other_difference_in_property_names() -> None:
