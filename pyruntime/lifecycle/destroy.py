@@ -35,13 +35,19 @@ def parse_signal(s: str) -> int:
 
 
 def kill(c: Container, sig: int, all_procs: bool) -> None:
+    """runc 1.1.5's Signal: --all signals what is in the cgroup whatever the
+    init's state (a stopped container's leftover processes too: without a pid
+    namespace of its own the init's exit kills nothing, and containerd's shim
+    sends `kill --all ID 9` then waits for the pipes those processes hold);
+    a cgroup already gone is nothing to signal. Without --all only a live
+    init is signalled (pid reuse)."""
     status = c.status()
+    mgr = factory.from_state(c.data.get("cgroup"))
+    if all_procs and mgr.paths and status != "creating":
+        mgr.signal_all(sig)  # a no-op when the cgroup is gone (runc: Stopped && !Exists)
+        return
     if status not in ("created", "running", "paused"):
         raise StateError("container not running")
-    mgr = factory.from_state(c.data.get("cgroup"))
-    if all_procs and mgr.paths:
-        mgr.signal_all(sig)
-        return
     # (rootless without cgroups, --all: nothing lists the processes but the
     # init; with a pid namespace of its own, its end is everyone's)
     os.kill(c.pid, sig)
