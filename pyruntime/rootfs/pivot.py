@@ -66,11 +66,14 @@ def move_root(rootfs: str) -> None:
 def apply_root_propagation(propagation: str | None) -> None:
     """runc: after pivot_root, linux.rootfsPropagation is applied again to
     the container's / (prepare_root had to keep the mounts around the
-    rootfs unshared for pivot_root)."""
+    rootfs unshared for pivot_root). To / alone, without MS_REC: the mounts
+    below already have their own propagation (a HostToContainer bind's
+    rslave, a Bidirectional one's rshared, the rest private as on runc
+    1.1.5), which a recursive change would overwrite."""
     from pyruntime.rootfs.mountopts import PROPAGATION
 
     if propagation:
-        sc.sys().mount(None, "/", None, PROPAGATION[propagation])
+        sc.sys().mount(None, "/", None, PROPAGATION[propagation] & ~sc.MS_REC)
 
 
 def remount_readonly(path: str, rro: bool) -> None:
