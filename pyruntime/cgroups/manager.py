@@ -122,9 +122,9 @@ class Manager:
             for d in reversed(missing):
                 try:
                     os.mkdir(d, 0o755)
+                    self.created.append(d)
                 except FileExistsError:
-                    continue
-                self.created.append(d)
+                    pass  # a parallel create made it: it may not have filled cpuset yet
                 if ctrl == "cpuset":
                     self._inherit_cpuset(d)
 
@@ -276,11 +276,20 @@ class Manager:
                 self.freeze(False)
 
     def destroy(self) -> None:
-        """Kill what is left and remove the directories we created (children first)."""
+        """Kill what is left and remove the container's own cgroups, as runc
+        1.1.5's RemovePaths does: only the leaves, never the parents on the
+        way (even those we made). A parent is shared by the pod's other
+        containers: removing it when it looks empty races with a create that
+        has just made it and is about to mkdir its own leaf in it."""
         if self.procs():
             self.signal_all(signal.SIGKILL)
-        self._rmdir_all(list(reversed(self.created)), attempts=200)
+        self._rmdir_all(list(reversed(self.own_created())), attempts=200)
         self.created = []
+
+    def own_created(self) -> list[str]:
+        """The created directories that are a leaf of ours, parents first."""
+        leaves = set(self.paths.values())
+        return [d for d in self.created if d in leaves]
 
     def _rmdir_all(self, dirs: list[str], attempts: int) -> None:
         """rmdir each, in order, waiting out EBUSY (killed processes still being

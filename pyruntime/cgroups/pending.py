@@ -3,7 +3,9 @@
 create records them in state.json ("cgroup_pending") before its first
 mkdir, and replaces them with the manager's "created" list once they are
 made: a create killed in between leaves directories that only this record
-names. `delete` removes them children first, and only while empty: rmdir(2)
+names. `delete` removes only the leaves among them (a parent on the way
+may be another container's, or about to be: runc never removes parents),
+and only while empty: rmdir(2)
 of a cgroup fails with EBUSY while it holds processes and with ENOTEMPTY
 (EBUSY on v1) while it has child cgroups, so a directory that another
 container has come to use meanwhile stays, and nothing in it is signalled.
@@ -31,9 +33,12 @@ def missing(leaves: Iterable[str]) -> list[str]:
     return out
 
 
-def remove(dirs: list[str] | None) -> None:
-    """rmdir each that still exists and is empty, deepest first."""
+def remove(dirs: list[str] | None, leaves: Iterable[str]) -> None:
+    """rmdir each of dirs that is one of leaves and still exists and is empty."""
+    own = set(leaves)
     for d in sorted(dirs or [], key=lambda d: d.count("/"), reverse=True):
+        if d not in own:
+            continue
         try:
             os.rmdir(d)
         except OSError:

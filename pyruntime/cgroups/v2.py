@@ -364,9 +364,10 @@ class V2Manager(Manager):
 
     def destroy(self) -> None:
         """Kill what is left, remove sub-cgroups the container made and the
-        directories we created (children first)."""
+        leaf if we created it (children first); parents stay, as runc's
+        RemovePath (see Manager.destroy)."""
         if self.procs():
             self.signal_all(signal.SIGKILL)
         subs = self._dirs()[1:] if self.path in self.created else []
-        self._rmdir_all(list(reversed(self.created + subs)), attempts=400)
+        self._rmdir_all(list(reversed(self.own_created() + subs)), attempts=400)
         self.created = []

@@ -71,7 +71,7 @@ def destroy(c: Container) -> None:
             pass
     faults.point("delete.killed")
     mgr.destroy()
-    pending.remove(c.data.get("cgroup_pending"))  # a create killed while making them
+    pending.remove(c.data.get("cgroup_pending"), mgr.paths.values())  # a create killed while making them
     faults.point("delete.cgroup-removed")
     _wait_gone(c)
     cfg = None

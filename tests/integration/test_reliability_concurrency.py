@@ -179,3 +179,67 @@ def test_create_and_delete_force_race_on_one_id(runtime: Any, cid: str, make_bun
             assert alive(st["pid"])
         must(runtime("delete", "--force", cid))
         assert_no_traces(runtime, cid, bundle)
+
+
+def _cgroup_hierarchies() -> list[Path]:
+    """Every mounted cgroup hierarchy (v1 controllers and the unified one)."""
+    out: list[Path] = []
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        f = line.split()
+        if f[2] in ("cgroup", "cgroup2"):
+            out.append(Path(f[1]))
+    return out
+
+
+def test_parallel_lifecycles_under_one_new_parent(runtime: Any, cid: str, make_bundle: MakeBundle,
+                                                   tmp_path: Path) -> None:
+    """30 create/start/wait/delete lifecycles at once, all with cgroupsPath
+    /<parent>/<id> under one parent that none of them finds made (pods are laid
+    out this way), 10 rounds: every command rc 0, no state dir and no leaf
+    cgroup left in any hierarchy. The parent stays, as runc 1.1.5 leaves it
+    (its RemovePaths removes only the container's own leaf); a delete that
+    removed parents raced with a create in the same parent (EBUSY, or ENOENT
+    for the create's mkdir)."""
+    from tests.support.cgfiles import remove_test_cgroups
+
+    rootfs = make_bundle(["true"]) / "rootfs"
+    parent = f"/pyrt-par-{cid}"
+    n, rounds = 30, 10
+    try:
+        for r in range(rounds):
+            ids = [f"{cid}-{r}-{i}" for i in range(n)]
+            bundles = []
+            for i in ids:
+                b = tmp_path / f"b-{i}"
+                b.mkdir()
+                cfg = json.loads((rootfs.parent / "config.json").read_text())
+                cfg["root"] = {"path": str(rootfs), "readonly": True}
+                cfg["linux"]["cgroupsPath"] = f"{parent}/{i}"
+                (b / "config.json").write_text(json.dumps(cfg))
+                bundles.append(b)
+
+            def life(i: str, b: Path) -> str:
+                p = create(runtime, b, i)
+                if p.returncode == 0:
+                    p = runtime("start", i)
+                if p.returncode:
+                    return f"{p.args}: {p.stderr}"
+                try:
+                    wait_for(lambda: (state_json(runtime, i) or {}).get("status") == "stopped",
+                             timeout=30, what=f"{i} to stop")
+                except BaseException as e:  # noqa: BLE001 - reported below
+                    return str(e)
+                p = runtime("delete", i)
+                return f"delete: {p.stderr}" if p.returncode else ""
+
+            with ThreadPoolExecutor(max_workers=n) as pool:
+                results = list(pool.map(life, ids, bundles))
+            failures = {i: res for i, res in zip(ids, results, strict=True) if res}
+            assert not failures, (r, failures)
+            for i in ids:
+                assert not (runtime.root / i).exists(), f"state dir of {i} left"
+                for h in _cgroup_hierarchies():
+                    leaf = h / parent.lstrip("/") / i
+                    assert not leaf.exists(), f"cgroup {leaf} left"
+    finally:
+        remove_test_cgroups(parent)
