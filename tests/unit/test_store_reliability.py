@@ -134,7 +134,7 @@ def test_pending_missing_and_remove(tmp_path: Path) -> None:
                     str(tmp_path / "x" / "c1"), str(tmp_path / "a" / "b" / "c2")]
     for d in dirs:
         os.mkdir(d)
-    (tmp_path / "x" / "c1" / "in-use").mkdir()  # someone else's: stays, and so do its parents
-    pending.remove(dirs)
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "c1", "in-use", "x"]
-    pending.remove(None)
+    (tmp_path / "x" / "c1" / "in-use").mkdir()  # someone else's: stays
+    pending.remove(dirs, leaves)  # only the leaves: parents may be another create's
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b", "c1", "in-use", "x"]
+    pending.remove(None, leaves)
