@@ -162,7 +162,11 @@ def test_nested_path_enables_controllers(rt: Any, cid: str, cgpath: str, make_bu
     for parent in (cgpath, f"{cgpath}/a"):
         assert "pids" in (cgdir(parent) / "cgroup.subtree_control").read_text().split(), parent
     assert rt("delete", "--force", cid).returncode == 0
-    assert not cgdir(cgpath).exists(), "the parents pyruntime made are removed too"
+    assert not cgdir(path).exists(), f"{path} left after delete"
+    # the parents stay, as runc 1.1.5's RemovePath leaves them (a pod's other
+    # containers, or a create about to mkdir its own leaf, may be using them);
+    # the cgpath fixture removes them
+    assert cgdir(f"{cgpath}/a").is_dir()
 
 
 # ---------------------------------------------------------------- memory
