@@ -12,7 +12,12 @@ runc does it.
   or running in a user namespace): a hierarchy whose cgroup we cannot make
   or join is left out (delegated ones, writable by us, are used), and a
   limit that would need a left-out controller is an error; device rules are
-  not applied (runc ignores their errors too).
+  not applied (runc ignores their errors too). The container's
+  /sys/fs/cgroup still shows every v1 hierarchy: a left-out one at the
+  cgroup the container stays in, the caller's (runc binds the init's own
+  cgroup of each, from /proc/self/cgroup). Rootless Podman on a v1 or
+  hybrid host runs us so: as root of its user namespace, no cgroupsPath,
+  nothing writable.
 - `spec --rootless` writes runc's rootless config (specconv.ToRootless).
 """
 
@@ -31,6 +36,10 @@ if TYPE_CHECKING:
     from pyruntime.spec.load import Config
 
 _flag = "auto"  # the global --rootless flag (cli.main sets it)
+# {controller: cgroup dir} of the hierarchies prune_cgroups left out, where the
+# container stays (the caller's own cgroup): set in `create` before the fork,
+# read by the forked init for its cgroup mount (cgroup_mount_paths)
+_left_out: dict[str, str] = {}
 _caller_euid = os.geteuid()  # the command's euid, as the forked init still knows it
 
 
@@ -155,6 +164,8 @@ def prune_cgroups(mgr: Manager, resources: dict[str, Any] | None, cgroups_path: 
         # so they are not applied (runc ignores their errors rootless)
         dropped.append("devices")
     kept = {ctrl: path for ctrl, path in mgr.paths.items() if ctrl not in dropped}
+    _left_out.clear()
+    _left_out.update(_callers_cgroups(dropped))
     for field, value in (resources or {}).items():
         if not value or field == "devices":
             continue
@@ -167,6 +178,26 @@ def prune_cgroups(mgr: Manager, resources: dict[str, Any] | None, cgroups_path: 
         return mgr if not dropped else Manager({})
     mgr.paths = kept
     return mgr
+
+
+def _callers_cgroups(controllers: list[str]) -> dict[str, str]:
+    """{controller: this process's own cgroup dir} for the given v1 controllers
+    (the container is not moved in those: it stays where its caller is)."""
+    from pyruntime.cgroups.hierarchy import hierarchies, own_cgroups
+
+    mounts, own = hierarchies(), own_cgroups()
+    return {ctrl: os.path.normpath(mounts[ctrl] + own[ctrl]) for ctrl in controllers
+            if ctrl != UNIFIED and ctrl in mounts and ctrl in own}
+
+
+def cgroup_mount_paths(paths: dict[str, str]) -> dict[str, str]:
+    """The cgroup dirs a `{"type": "cgroup"}` mount shows on a v1 host: the
+    container's own (`paths`) and, rootless, the caller's cgroup of each
+    hierarchy left out, where the container is too. runc 1.1.5 binds every
+    v1 hierarchy at the init's cgroup in it (getCgroupMounts reads
+    /proc/self/cgroup), so a JVM or systemd finds memory.limit_in_bytes, pids.max...
+    An empty /sys/fs/cgroup otherwise (the rootless Podman case: nothing kept)."""
+    return {**_left_out, **paths} if _left_out else paths
 
 
 # -- spec --rootless ----------------------------------------------------------------------

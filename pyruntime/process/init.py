@@ -99,7 +99,11 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
 
     # -- filesystem, still seeing the host's tree -------------------------------------
     mounts.prepare_root(rootfs, linux.get("rootfsPropagation"))
-    ctx = mounts.MountContext(rootfs, cfg.bundle, plan.cgroup.paths, plan.cgroup_mounts, plan.new_ns)
+    from pyruntime import rootless  # imported by the CLI and create before the fork
+
+    # the hierarchies rootless left out are shown at the cgroup we stay in (runc alike)
+    ctx = mounts.MountContext(rootfs, cfg.bundle, rootless.cgroup_mount_paths(plan.cgroup.paths),
+                              plan.cgroup_mounts, plan.new_ns)
     setup_dev = mounts.mount_all(ctx, cfg.data.get("mounts") or [])
     if setup_dev:  # not in a /dev bound from the host (runc too)
         devices.create_default_devices(rootfs, plan.userns)
@@ -191,8 +195,6 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
     if not _reaches(fifo_path, plan.fifo_fd):
         raise PyruntimeError(f"the container has no procfs at /proc: the exec fifo is opened through "
                              f"{fifo_path} (add a proc mount to config.json mounts)", field="mounts")
-    from pyruntime import rootless  # imported by the CLI and create before the fork
-
     if rootless.caller_unprivileged():
         # Rootless: `exec` (the same unprivileged user) opens our /proc/<pid>/ns/*,
         # which the kernel keeps for the host's root while we are not dumpable.
