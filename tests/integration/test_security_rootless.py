@@ -202,6 +202,24 @@ def test_rootless_kill_all_without_cgroups_stops_the_container(
     record_property("observed", "the init is signalled (its pid namespace ends with it): stopped")
 
 
+def test_rootless_cgroup_mount_shows_the_v1_hierarchies(
+        urt: UserRuntime, cid: str, top: Path, busybox_rootfs: Path, user: User,
+        record_property: Observe) -> None:
+    """rootless, no cgroup of its own: the cgroup mount still shows every v1 hierarchy, at the cgroup the container stays in (runc binds the init's own)"""
+    hierarchies = sorted({mnt.name for mnt in v1_hierarchies().values()})
+    if not hierarchies:
+        pytest.skip("no cgroup v1 hierarchy on this host")
+    # pyruntime showed an empty tmpfs (its mount listed only the cgroups it made)
+    b = rootless_bundle(top, busybox_rootfs, user, ["sh", "-c", "ls /sys/fs/cgroup; cat /proc/self/cgroup"])
+    p = urt("run", "--bundle", str(b), cid)
+    assert p.returncode == 0, describe(p)
+    out = p.stdout.splitlines()
+    assert out[:len(hierarchies)] == hierarchies, p.stdout
+    assert Path("/proc/self/cgroup").read_text().splitlines() == out[len(hierarchies):], p.stdout
+    assert cgroup_dirs(cid) == []
+    record_property("observed", f"/sys/fs/cgroup: {' '.join(hierarchies)}; in the caller's cgroups")
+
+
 REFUSALS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "no-userns": (_no_userns, "requires user namespaces"),
     "map-host-root": (lambda c: c["linux"].update(uidMappings=[{"containerID": 0, "hostID": 0, "size": 1}]),

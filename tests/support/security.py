@@ -120,10 +120,13 @@ def unprivileged_launcher(runtime_path: str, interpreter: str, dest: Path) -> st
     """A launcher like bin/pyruntime that runs the installed package with `interpreter`."""
     site = Path(runtime_path).parent.parent / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" \
         / "site-packages"
+    # an editable install's package is not in site-packages (a .pth that -S skips): its tree too
+    import pyruntime
+    tree = Path(pyruntime.__file__).parent.parent
     launcher = dest / "pyruntime"
     launcher.write_text(
         "#!/bin/sh\n"
         f"exec {interpreter} -I -S -c 'import sys; sys.argv[0] = \"pyruntime\"; "
-        f"sys.path.append(\"{site}\"); from pyruntime.cli import main; sys.exit(main())' \"$@\"\n")
+        f"sys.path += [\"{site}\", \"{tree}\"]; from pyruntime.cli import main; sys.exit(main())' \"$@\"\n")
     launcher.chmod(0o755)
     return str(launcher)
