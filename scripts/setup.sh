@@ -6,8 +6,9 @@
 #      rootfs), gcc + libc6-dev + libseccomp-dev + pkg-config (the cffi module and
 #      static test probes), iproute2, procps; the clients the client tests drive:
 #      docker.io (dockerd + docker), containerd (+ ctr, the runc v2 shim), podman +
-#      conmon + containernetworking-plugins (published ports), iptables. Their
-#      daemons are not started here: tests/clients starts private ones.
+#      conmon + containernetworking-plugins (published ports), iptables; uidmap
+#      (newuidmap/newgidmap: rootless Podman, tests/clients/test_podman_rootless.py).
+#      Their daemons are not started here: tests/clients starts private ones.
 #   2. A virtual environment .venv in the repository root (python3 -m venv; Debian's
 #      own Python refuses pip installs into the system), with pyruntime and its test
 #      tools installed: .venv/bin/pip install '.[test,bench]'.
@@ -31,7 +32,7 @@ fi
 
 # --- 1. Debian packages --------------------------------------------------------
 PACKAGES=(runc busybox-static gcc libc6-dev libseccomp-dev pkg-config iproute2 procps golang-github-containers-common qemu-system-x86
-          docker.io containerd podman conmon containernetworking-plugins iptables)
+          docker.io containerd podman conmon containernetworking-plugins iptables uidmap)
 
 # Debian's own python3 needs python3-venv for `-m venv` and python3-dev for the
 # cffi build; a pyenv (or other self-built) Python already has both.
