@@ -4,11 +4,11 @@ same scenario with `podman --runtime runc` and `--runtime pyruntime` as that
 user.
 
 What the lab makes, and `close()` removes (the host is left as found):
-- a user `pyrtrl<hex>` (useradd, its own group; no subordinate ids of
+- a user `pyrtpodrl<hex>` (useradd, its own group; no subordinate ids of
   useradd's choosing, -K SUB_UID_COUNT=0) with one range of 65536 ids in
-  /etc/subuid and /etc/subgid, a range no other line overlaps. newuidmap and
-  newgidmap (setuid, Debian's `uidmap`) let Podman map it into its user
-  namespace: root in there is the user, ids 1..65536 its range;
+  /etc/subuid and /etc/subgid (usermod), a range no other line overlaps.
+  newuidmap and newgidmap (setuid, Debian's `uidmap`) let Podman map it into
+  its user namespace: root in there is the user, ids 1..65536 its range;
 - everything under one directory (`base`): the user's home, its
   XDG_RUNTIME_DIR, Podman's --root/--runroot/--tmpdir, containers.conf,
   TMPDIR, volumes, the image tarballs;
@@ -30,7 +30,7 @@ needs no slirp4netns (Podman's default network rootless), the container
 still gets a network namespace of its own.
 
 A killed test run leaves the lab: `python -m tests.clients.rootless_lab
---reclaim /tmp/pyrtrl-XXXX` removes it (lab.json records the user and pids).
+--reclaim /tmp/pyrtpodrlXXXXXXXX` removes it (lab.json records the user and pids).
 """
 
 from __future__ import annotations
@@ -55,11 +55,13 @@ RANGE = 65536
 SUBID_FILES = ("/etc/subuid", "/etc/subgid")
 # and the backups shadow's tools write beside them ("file-") when they edit them
 ID_FILES = (*SUBID_FILES, *(f + "-" for f in SUBID_FILES))
+# useradd, usermod and userdel rewrite these backups: put back as they were
+BACKUPS = ("/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-", "/etc/subuid-", "/etc/subgid-")
 
 
 def missing_tools() -> list[str]:
     need = {"podman": "podman", "conmon": "conmon", "newuidmap": "uidmap", "newgidmap": "uidmap",
-            "useradd": "passwd", "userdel": "passwd", "setpriv": "util-linux", "nsenter": "util-linux",
+            "useradd": "passwd", "usermod": "passwd", "userdel": "passwd", "setpriv": "util-linux", "nsenter": "util-linux",
             "unshare": "util-linux", "script": "bsdutils"}
     out = [f"{tool} (apt-get install {pkg})" for tool, pkg in need.items() if shutil.which(tool) is None]
     if not os.path.exists(RUNC):
@@ -121,7 +123,7 @@ def unsearchable_dirs(paths: list[str]) -> list[tuple[str, str]]:
 
 class RootlessLab:
     def __init__(self, pyruntime: str, base: Path | None = None) -> None:
-        self.user = f"pyrtrl{uuid.uuid4().hex[:8]}"
+        self.user = f"pyrtpodrl{uuid.uuid4().hex[:8]}"
         self.base = base or Path("/tmp") / self.user
         self.home = self.base / "home"
         self.xdg = self.home / "xdg"
@@ -130,6 +132,8 @@ class RootlessLab:
         self.subid = -1
         self.holder: subprocess.Popen[bytes] | None = None
         self.subid_existed = {f: os.path.exists(f) for f in ID_FILES}
+        # in memory only (shadow- holds password hashes): a reclaim cannot restore them
+        self.backups = {f: Path(f).read_bytes() if os.path.exists(f) else None for f in BACKUPS}
 
     # ------------------------------------------------------------ start / stop
 
@@ -144,12 +148,14 @@ class RootlessLab:
         self.uid = int(subprocess.run(["id", "-u", self.user], check=True, capture_output=True, text=True).stdout)
         self.gid = int(subprocess.run(["id", "-g", self.user], check=True, capture_output=True, text=True).stdout)
         self.subid = free_subid_start()
-        for f in SUBID_FILES:
-            with open(f, "a") as fh:
-                fh.write(f"{self.user}:{self.subid}:{RANGE}\n")
-            if not self.subid_existed[f]:
-                os.chmod(f, 0o644)
+        for f in SUBID_FILES:  # usermod refuses -v/-w without the files
+            if not os.path.exists(f):
+                Path(f).touch(0o644)
+        # usermod, not our own write: it locks the files against a parallel useradd/userdel
+        ids = f"{self.subid}-{self.subid + RANGE - 1}"
         self._record()
+        subprocess.run(["usermod", "--add-subuids", ids, "--add-subgids", ids, self.user],
+                       check=True, capture_output=True)
         for d in (self.home, self.xdg, self.home / "tmp", self.home / "vol"):
             d.mkdir(mode=0o700)
             os.chown(d, self.uid, self.gid)
@@ -227,6 +233,12 @@ class RootlessLab:
             self.holder.kill()
             self.holder.wait(10)
         remove_user(self.user, self.subid_existed)
+        for f, data in self.backups.items():
+            if data is None:
+                if os.path.exists(f):
+                    os.unlink(f)
+            elif not os.path.exists(f) or Path(f).read_bytes() != data:
+                Path(f).write_bytes(data)  # the file's owner and mode stay
         shutil.rmtree(self.base, ignore_errors=True)
 
     @classmethod
@@ -310,9 +322,11 @@ def kill_user_processes(uid: int, subid: int, timeout: float = 30) -> None:
 
 
 def remove_user(name: str, subid_existed: dict[str, bool]) -> None:
-    """Our lines out of /etc/subuid and /etc/subgid, userdel (its group too),
-    and each of those files (and their backups) removed again if it was not
-    there before (a subid file only if it is empty now)."""
+    """userdel (its group and its /etc/subuid and /etc/subgid lines too; what
+    is left of those lines, without the user, by hand), and each of those
+    files (and their backups) removed again if it was not there before (a
+    subid file only if it is empty now)."""
+    subprocess.run(["userdel", name], capture_output=True)
     for f in SUBID_FILES:
         try:
             lines = Path(f).read_text().splitlines(keepends=True)
@@ -321,7 +335,6 @@ def remove_user(name: str, subid_existed: dict[str, bool]) -> None:
         kept = [line for line in lines if not line.startswith(f"{name}:")]
         if kept != lines:
             Path(f).write_text("".join(kept))
-    subprocess.run(["userdel", name], capture_output=True)
     for f in ID_FILES:
         if subid_existed.get(f, True) or not os.path.exists(f):
             continue
@@ -329,7 +342,7 @@ def remove_user(name: str, subid_existed: dict[str, bool]) -> None:
             os.unlink(f)
 
 
-if __name__ == "__main__":  # python -m tests.clients.rootless_lab --reclaim /tmp/pyrtrl-XXXX
+if __name__ == "__main__":  # python -m tests.clients.rootless_lab --reclaim /tmp/pyrtpodrlXXXXXXXX
     if len(sys.argv) != 3 or sys.argv[1] != "--reclaim":
         sys.exit("usage: python -m tests.clients.rootless_lab --reclaim LAB_DIR")
     RootlessLab.reclaim(Path(sys.argv[2]))
