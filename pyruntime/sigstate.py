@@ -9,7 +9,7 @@ it is, `trap ... HUP` in an entrypoint never fires and `kill -s HUP` does
 nothing.
 
 What runc 1.1.5 does, measured with a caller that ignores and blocks every
-signal (tests/integration/test_signals_inherited.py compares the two):
+signal (tests/integration/test_signal_delivery.py compares the two):
 - dispositions: every ignored signal is back at SIG_DFL in the container's
   process and in hooks (its Go runtime installs a handler for each, and
   execve resets handled signals). One exception we do not copy: signal 34
@@ -30,6 +30,10 @@ import _signal
 # HUP INT QUIT ILL TRAP ABRT BUS FPE SEGV TERM STKFLT CHLD URG PROF SYS 34.
 UNBLOCKED = (1, 2, 3, 4, 5, 6, 7, 8, 11, 15, 16, 17, 23, 27, 31, 34)
 
+# The signals a process may set a disposition for: not KILL and STOP, and not
+# 32 and 33, which glibc keeps for itself (sigaction refuses them).
+SETTABLE = tuple(s for s in range(1, _signal.NSIG) if s not in (_signal.SIGKILL, _signal.SIGSTOP, 32, 33))
+
 
 def for_own_process() -> None:
     """pyruntime's own command process: a caller that ignores SIGCHLD would
@@ -43,9 +47,7 @@ def for_own_process() -> None:
 def _default_ignored() -> None:
     """Every signal this process ignores back to SIG_DFL (Python's view of
     the dispositions is its own record: no system call for the others)."""
-    for sig in range(1, _signal.NSIG):
-        if sig in (_signal.SIGKILL, _signal.SIGSTOP, 32, 33):  # 32, 33: glibc's own
-            continue
+    for sig in SETTABLE:
         if _signal.getsignal(sig) == _signal.SIG_IGN:
             _signal.signal(sig, _signal.SIG_DFL)
 

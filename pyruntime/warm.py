@@ -412,9 +412,9 @@ def _mirror_signals(ignored: int, blocked: int) -> None:
     (sigstate.py). The server's own: whatever its spawner had."""
     import _signal
 
-    for sig in range(1, _signal.NSIG):
-        if sig in (_signal.SIGKILL, _signal.SIGSTOP, 32, 33):  # 32, 33: glibc's
-            continue
+    from pyruntime.sigstate import SETTABLE
+
+    for sig in SETTABLE:
         try:
             if ignored >> (sig - 1) & 1:
                 _signal.signal(sig, _signal.SIG_IGN)

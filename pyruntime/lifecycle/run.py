@@ -11,6 +11,7 @@ from pyruntime import syscalls as sc
 from pyruntime.lifecycle.create import CreateOptions, create
 from pyruntime.lifecycle.destroy import destroy
 from pyruntime.lifecycle.start import start
+from pyruntime.sigstate import SETTABLE
 from pyruntime.state.store import Container
 
 FORWARDED = [s for s in range(1, signal.NSIG) if s not in (signal.SIGCHLD, signal.SIGKILL, signal.SIGSTOP)]
@@ -87,7 +88,7 @@ def wait_for(pid: int, master: int) -> int:
             pass
     # As runc (Go unblocks every signal it is notified of): a signal our caller
     # blocks is forwarded too. The container's own mask was set before its execve.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [s for s in FORWARDED if s not in (32, 33)])  # 32, 33: glibc's
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [s for s in FORWARDED if s in SETTABLE])
     if master >= 0:
         _proxy_tty(master, pid)
     while True:
