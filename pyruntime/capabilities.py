@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from pyruntime import syscalls as sc
-from pyruntime.errors import PyruntimeError
+from pyruntime.errors import ConfigError, PyruntimeError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,24 +37,80 @@ def last_cap() -> int:
         return len(NAMES) - 1
 
 
-def mask(names: list[str], field: str) -> int:
-    """runtime-spec (1.1+): a capability the runtime does not know MUST be
-    logged as a warning and SHOULD NOT fail the container (runc does so)."""
-    m = 0
-    for n in names:
-        i = BY_NAME.get(n)
-        if i is None:
-            from pyruntime.log import log
+def held_bounding() -> int:
+    """Our own bounding set (/proc/self/status CapBnd): what any process we
+    start can ever hold. Less than all in a restricted environment (a
+    container that runs pyruntime, `setpriv --bounding-set`)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"CapBnd:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return (1 << (last_cap() + 1)) - 1
 
-            log.warning(f"{field}: unknown capability {n!r} ignored")
-            continue
-        m |= 1 << i
+
+def not_a_capability(name: str, last: int) -> bool:
+    """Neither one of NAMES nor possibly one newer than them (the kernel's
+    cap_last_cap is within NAMES): see mask()."""
+    return name not in BY_NAME and last < len(NAMES)
+
+
+def mask(names: list[str], field: str, last: int, unavailable: list[str], source: str = "") -> int:
+    """The bits of one set. Three kinds of names (config.md, "Linux Process"):
+    - not a capability (CAP_TEST): "Valid values are defined in the
+      capabilities(7) man page", so an invalid config, an error naming the
+      entry (runtime-tools' validation refuses it too; runc warns). Unless the
+      running kernel has capabilities newer than NAMES (cap_last_cap past its
+      end): the name may be one of those, so it is treated as the next kind.
+    - a capability the running kernel lacks (its number > cap_last_cap): "cannot
+      be mapped to a relevant kernel interface", logged as a warning and left
+      out (runc 1.2: "ignoring unknown or unavailable capabilities").
+    The names of both warned kinds are appended to `unavailable`. source:
+    the file the errors name (config.json, exec's --process file)."""
+    m = 0
+    for i, n in enumerate(names):
+        bit = BY_NAME.get(n)
+        if bit is None:
+            if not_a_capability(n, last):
+                raise ConfigError(f"{source + ': ' if source else ''}{field}[{i}]: {n!r} is not a "
+                                  "capability (capabilities(7))", field=f"{field}[{i}]", path=source or None)
+            unavailable.append(n)
+        elif bit > last:
+            unavailable.append(n)
+        else:
+            m |= 1 << bit
     return m
 
 
-def masks(caps: dict[str, Any] | None) -> dict[str, int]:
+def masks(caps: dict[str, Any] | None, held: int | None = None, source: str = "") -> dict[str, int]:
+    """The five sets, checked. held: our bounding set (held_bounding(); None:
+    read it). A capability outside it "cannot be granted otherwise": logged as
+    a warning and left out of every set, as the spec says ("Runtimes SHOULD
+    NOT fail", runc 1.1.5 fails capset with EPERM)."""
     caps = caps or {}
-    return {s: mask(caps.get(s) or [], f"process.capabilities.{s}") for s in SETS}
+    last = last_cap()
+    unavailable: list[str] = []
+    out = {s: mask(caps.get(s) or [], f"process.capabilities.{s}", last, unavailable, source) for s in SETS}
+    if unavailable:
+        from pyruntime.log import log
+
+        log.warning("process.capabilities: ignoring unknown or unavailable capabilities (this kernel's "
+                    f"last is {last}): {sorted(set(unavailable))}")
+    wanted = 0
+    for m in out.values():
+        wanted |= m
+    if held is None and wanted:
+        held = held_bounding()
+    lacking = wanted & ~(held if held is not None else wanted)
+    if lacking:
+        from pyruntime.log import log
+
+        log.warning("process.capabilities: ignoring capabilities this runtime does not hold in its "
+                    f"bounding set, so cannot grant: {[NAMES[b] for b in range(len(NAMES)) if lacking >> b & 1]}")
+        out = {s: m & ~lacking for s, m in out.items()}
+    return out
 
 
 def drop_bounding(bounding: int) -> None:

@@ -76,9 +76,9 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
         from pyruntime.cgroups import systemd
 
         sd_unit = systemd.prepare(cfg.linux.get("cgroupsPath"), o.cid)
-    proc = cfg.process
-    if proc is None:
-        raise ConfigError(f"{cfg.path}: process: required to create a container", field="process")
+    # process is OPTIONAL until `start` (config.md: "REQUIRED when start is called"):
+    # without it the init sets up the environment and waits with nothing to run.
+    proc = cfg.process or {}
     if proc.get("terminal") and not o.console_socket and not o.tty_to_caller:
         raise ConfigError("cannot allocate tty if pyruntime will detach without setting console socket",
                           field="process.terminal")
@@ -91,7 +91,7 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
     if rootless.euid_rootless():  # an unprivileged caller: what it cannot do at all
         rootless.check_config(cfg)
     check_resources(cfg.linux.get("resources"))
-    caps = capabilities.masks(proc.get("capabilities"))
+    caps = capabilities.masks(proc.get("capabilities"), source=cfg.path)
     scheduler = settings.check_scheduler(proc.get("scheduler"))
     ioprio = settings.check_io_priority(proc.get("ioPriority"))
     persona = settings.check_personality(cfg.linux.get("personality"))

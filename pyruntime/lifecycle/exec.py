@@ -77,6 +77,10 @@ def build_process(o: ExecOptions, snapshot: dict[str, Any]) -> dict[str, Any]:
         if o.process_label:
             p["selinuxLabel"] = o.process_label
         if o.caps:
+            last = capabilities.last_cap()
+            for name in o.caps:
+                if capabilities.not_a_capability(name, last):
+                    raise ConfigError(f"--cap {name!r}: not a capability (capabilities(7))", field="--cap")
             caps = p.setdefault("capabilities", {})
             for s in ("bounding", "effective", "permitted"):  # runc 1.1's sets for --cap
                 caps[s] = list(caps.get(s) or []) + list(o.caps)
@@ -222,7 +226,7 @@ def exec_process(o: ExecOptions) -> int:
     from pyruntime.spec.load import Config
 
     lsm.check(Config({"process": proc, "linux": {}}, os.path.join(c.data.get("bundle", ""), "config.json"), b""))
-    caps = capabilities.masks(proc.get("capabilities"))
+    caps = capabilities.masks(proc.get("capabilities"), source=o.process_file or "")
     rlimits = _rlimits(proc)
     # The children import nothing once they have joined the container's mount namespace.
     if rlimits:

@@ -49,8 +49,8 @@ def open_fifo_released(c: Container) -> str:
 
 
 def _stop(c: Container) -> None:
-    """hooks: a failed startContainer or poststart hook stops the container
-    (runtime-spec 1.3); its state stays (stopped) for `delete`."""
+    """hooks: a failed startContainer hook (or poststart hook, in a 1.3 bundle)
+    stops the container; its state stays (stopped) for `delete`."""
     import _signal as signal
 
     from pyruntime.cgroups import factory
@@ -100,12 +100,15 @@ def start(c: Container) -> int:
         if poststart:
             from pyruntime.hooks import run_hooks
             from pyruntime.lifecycle.create import hook_state
+            from pyruntime.spec.versions import poststart_failure_stops
 
-            # hooks: runtime-spec 1.3, a poststart failure is an error that stops the container
-            # (runc 1.1.5 runs poststart during `create`, status "created")
+            # hooks: a failure is an error that stops the container for a 1.3 bundle, a
+            # warning (the rest run, start succeeds) for 1.0-1.2 ones (spec/versions.py).
+            # runc 1.1.5 runs poststart during `create` and fails it.
+            stops = poststart_failure_stops(cfg.get("ociVersion"))
             try:
                 run_hooks("poststart", poststart, hook_state(c, "running", c.pid), c.data.get("bundle"),
-                          track=c.track_hook)
+                          warn=not stops, track=c.track_hook)
             except PyruntimeError:
                 _stop(c)
                 raise

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import os
 
-from pyruntime import faults, sysctl
+from pyruntime import capabilities, faults, sysctl
 from pyruntime import syscalls as sc
 from pyruntime.errors import PyruntimeError, from_oserror, internal_message
 from pyruntime.process import become, settings, user
@@ -71,6 +71,24 @@ def _state_json(plan: InitPlan, status: str) -> str:
     # passes getpid(), i.e. 1 in a new pid namespace).
     return state_json(plan.cfg.data.get("ociVersion") or "", plan.cid, status,
                       _host_pid or os.getpid(), plan.cfg.bundle, plan.cfg.annotations)
+
+
+def _wait_without_process(chan: Channel) -> None:
+    """A config without `process`: created, with nothing to run (`start`
+    refuses it before it opens the fifo; `delete` kills us). The init waits
+    in pause(2) holding nothing: no capability in any set, no_new_privs, no
+    fd but stdio (which a created init holds until its execve anyway)."""
+    import _signal
+
+    become.prepare_exec(0)
+    capabilities.drop_bounding(0)
+    capabilities.apply(dict.fromkeys(capabilities.SETS, 0))
+    sc.sys().prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    chan.send({"t": "ready"})
+    chan.close()
+    os.closerange(3, 1 << 20)  # close_range(2) under Python 3.11 where the kernel has it
+    while True:
+        _signal.pause()
 
 
 def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
@@ -185,6 +203,8 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
 
     # -- the process's identity --------------------------------------------------------------
     os.chdir(cwd)
+    if not proc:
+        _wait_without_process(chan)
     exe, args, env = become.take_identity(proc, plan.caps, plan.scheduler, plan.ioprio, plan.seccomp, chan,
                                           preserve_fds=plan.preserve_fds)
     if plan.personality is not None:

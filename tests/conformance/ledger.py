@@ -27,12 +27,15 @@ class S:
     untestable:  why no test can check it from outside (None when tested)
     spec_vs_runc: where runc and the spec disagree, what the test follows and why
     since:       the spec version that added it ("1.3.0" for 1.3 changes), else ""
+    until:       the last spec version that has it (a sentence a later version
+                 replaced; tested with bundles that declare such a version), else ""
     """
 
-    __slots__ = ("id", "level", "text", "section", "untestable", "spec_vs_runc", "since")
+    __slots__ = ("id", "level", "text", "section", "untestable", "spec_vs_runc", "since", "until")
 
     def __init__(self, id: str, level: str, text: str, section: str = "", *,
-                 untestable: str | None = None, spec_vs_runc: str | None = None, since: str = "") -> None:
+                 untestable: str | None = None, spec_vs_runc: str | None = None, since: str = "",
+                 until: str = "") -> None:
         if level not in LEVELS:
             raise ValueError(f"{id}: level {level!r} is not one of {LEVELS}")
         self.id = id
@@ -42,6 +45,7 @@ class S:
         self.untestable = untestable
         self.spec_vs_runc = spec_vs_runc
         self.since = since
+        self.until = until
 
 
 def all_sentences() -> dict[str, tuple[str, S]]:

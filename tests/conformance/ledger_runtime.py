@@ -5,7 +5,9 @@ two requirements joined by "and"/"while" is one entry; where the halves are
 checked apart (lifecycle step 2) it is two. Lifecycle step numbers are those
 of v1.2 (13 steps). 1.3.0 changed one sentence: step 9, a failing poststart
 hook (1.2: "MUST log a warning, but the remaining hooks and lifecycle continue
-as if the hook had succeeded"); the ledger holds the 1.3 text.
+as if the hook had succeeded"); the ledger holds both, the 1.2 one with
+until="1.2.1": pyruntime applies the rule of the version a bundle declares
+(pyruntime/spec/versions.py).
 """
 
 from tests.conformance.ledger import S
@@ -74,6 +76,11 @@ SENTENCES = [
     S("runtime-lifecycle-16", "MUST", "If any poststart hook fails, the runtime MUST generate an error, stop "
       "the container, and continue the lifecycle at step 12.", "Lifecycle (step 9)", since="1.3.0",
       spec_vs_runc=_RUNC_POSTSTART + "; so its poststart failure fails `create`, not `start`"),
+    S("runtime-lifecycle-16-v1.2", "MUST", "If any poststart hook fails, the runtime MUST log a warning, "
+      "but the remaining hooks and lifecycle continue as if the hook had succeeded.", "Lifecycle (step 9)",
+      until="1.2.1",
+      spec_vs_runc=_RUNC_POSTSTART + "; so its poststart failure fails `create` and kills the container, "
+      "whatever the bundle's ociVersion"),
     S("runtime-lifecycle-17", "MUST", "The container MUST be destroyed by undoing the steps performed during "
       "create phase (step 2).", "Lifecycle (step 12)"),
     S("runtime-lifecycle-18", "MUST", "The poststop hooks MUST be invoked by the runtime.",

@@ -82,6 +82,8 @@ def _note(s: S, pv: str, pr: str, rv: str, rr: str) -> str:
         parts.append(f"runc: {rr}")
     if s.since:
         parts.append(f"since {s.since}")
+    if s.until:
+        parts.append(f"until {s.until} (tested with bundles that declare it)")
     return "; ".join(parts)
 
 

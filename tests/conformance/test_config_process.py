@@ -4,7 +4,9 @@ inside the container (/proc/self/*) and by the runtime's exit status."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +16,16 @@ import pytest
 
 from tests.conformance.util import is_pyruntime
 from tests.conftest import Runtime
-from tests.integration.probes import create, edit_config
+from tests.integration.probes import (
+    alive,
+    cgroup_dirs,
+    create,
+    edit_config,
+    mounts_mentioning,
+    must,
+    root_entries,
+    wait_for,
+)
 from tests.support.config_fields import create_refused
 from tests.support.isolation import (
     describe,
@@ -44,19 +55,26 @@ def limits(out: str) -> dict[str, tuple[str, str]]:
 
 @pytest.mark.spec("config-process-1")
 def test_process_required_at_start(rt: Runtime, cid: str, make_bundle: MakeBundle, tmp_path: Path) -> None:
-    """Without `process` a container may be created, but `start` must not
-    succeed (there is nothing to run); the runtime may refuse at `create`."""
+    """`process` is OPTIONAL: a config without it is created (status
+    created, an init that holds the namespaces); it is REQUIRED when start is
+    called: `start` is an error naming it, which leaves the container as it
+    was (runtime-errors-1), and `delete` then leaves nothing."""
     marker = tmp_path / "bundle" / "rootfs" / "ran"
     bundle = make_bundle(["touch", "/ran"])
     edit_config(bundle, lambda cfg: cfg.pop("process"))
-    p = create(rt, bundle, cid)
-    if p.returncode != 0:
-        assert (p.stderr + p.stdout).strip(), "no error message"
-        return
+    before = mounts_mentioning(bundle)
+    must(create(rt, bundle, cid))
+    state = rt.state(cid)
+    assert state["status"] == "created" and alive(state["pid"]), state
     s = rt("start", cid)
     assert s.returncode != 0, describe(s)
-    assert (s.stderr + s.stdout).strip(), "no error message"
+    assert "process" in s.stderr + s.stdout, describe(s)
+    after = rt.state(cid)
+    assert after["status"] == "created" and after["pid"] == state["pid"] and alive(state["pid"]), after
     assert not marker.exists()
+    must(rt("delete", "--force", cid))
+    wait_for(lambda: not alive(state["pid"]), what="the init to end")
+    assert cid not in root_entries(rt) and cgroup_dirs(cid) == [] and mounts_mentioning(bundle) == before
 
 
 @pytest.mark.spec("config-process-consolesize-1")
@@ -148,16 +166,46 @@ def test_rlimit_duplicates_refused(rt: Runtime, cid: str, make_bundle: MakeBundl
     create_refused(rt, make_bundle(["true"], mutate=dup), cid)
 
 
+@pytest.mark.spec("config-valid-1")
+@pytest.mark.parametrize("where", ["bounding", "ambient"])
+def test_a_name_that_is_not_a_capability_is_refused(rt: Runtime, cid: str, make_bundle: MakeBundle,
+                                                    where: str) -> None:
+    """"Valid values are defined in the capabilities(7) man page": CAP_TEST
+    is none (the kernel here knows every capability the man page lists), so
+    the config is invalid: an error naming the entry, nothing left."""
+    def caps(cfg: dict[str, Any]) -> None:
+        cfg["process"]["capabilities"][where].append("CAP_TEST")
+
+    bundle = make_bundle(["true"], mutate=caps)
+    index = len(json.loads((bundle / "config.json").read_text())["process"]["capabilities"][where]) - 1
+    msg = create_refused(rt, bundle, cid)
+    assert f"process.capabilities.{where}[{index}]" in msg and "CAP_TEST" in msg, msg
+
+
 @pytest.mark.spec("config-process-caps-1", "config-process-caps-2")
-def test_unknown_capability_is_a_warning(rt: Runtime, cid: str, make_bundle: MakeBundle) -> None:
+def test_a_capability_that_cannot_be_granted_is_a_warning(rt: Runtime, cid: str, make_bundle: MakeBundle,
+                                                          tmp_path: Path) -> None:
+    """A runtime in a restricted environment (here: its bounding set lacks
+    CAP_SYS_MODULE, as setpriv leaves it) asked for CAP_SYS_MODULE: it cannot
+    grant it, so a warning naming it, and the container runs without it."""
     def caps(cfg: dict[str, Any]) -> None:
         for s in ("bounding", "effective", "permitted"):
-            cfg["process"]["capabilities"][s].append("CAP_NOT_A_CAPABILITY")
+            cfg["process"]["capabilities"][s].append("CAP_SYS_MODULE")
 
-    p = rt("run", "--bundle", str(make_bundle(sh("grep CapEff /proc/self/status"), mutate=caps)), cid)
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv is not installed (util-linux)")
+    runlog = tmp_path / "runtime.log"
+    bundle = make_bundle(sh("grep -E 'Cap(Eff|Bnd)' /proc/self/status"), mutate=caps)
+    p = subprocess.run([setpriv, "--bounding-set=-sys_module", *rt.cmd("--log", str(runlog), "run",
+                                                                        "--bundle", str(bundle), cid)],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert p.returncode == 0, describe(p)
-    assert "CapEff" in p.stdout
-    assert "CAP_NOT_A_CAPABILITY" in p.stderr + p.stdout, describe(p)
+    got = {ln.split(":")[0]: int(ln.split()[1], 16) for ln in p.stdout.splitlines() if ln.startswith("Cap")}
+    sys_module = 1 << 16
+    assert set(got) == {"CapEff", "CapBnd"} and not any(v & sys_module for v in got.values()), p.stdout
+    text = runlog.read_text() if runlog.exists() else ""
+    assert "level=warning" in text and "CAP_SYS_MODULE" in text, text
 
 
 @pytest.mark.spec("config-process-oom-1")

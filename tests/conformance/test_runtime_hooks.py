@@ -51,11 +51,13 @@ def hook(kind: str, logdir: Path, fail: int = 0) -> dict[str, Any]:
 
 
 def hooked_bundle(make_bundle: MakeBundle, logdir: Path, hooks: dict[str, list[dict[str, Any]]],
-                  args: list[str] | None = None) -> Path:
+                  args: list[str] | None = None, oci_version: str | None = None) -> Path:
     def mutate(cfg: dict[str, Any]) -> None:
         cfg["mounts"].append({"destination": "/hooklog", "type": "bind", "source": str(logdir),
                               "options": ["rbind", "rw"]})
         cfg["hooks"] = hooks
+        if oci_version:
+            cfg["ociVersion"] = oci_version
     return make_bundle(args or ["sh", "-c", "echo process >> /hooklog/log; exec sleep 30"], mutate=mutate)
 
 
@@ -154,8 +156,9 @@ def test_failing_start_container_hook(rt: Runtime, cid: str, make_bundle: MakeBu
 
 @pytest.mark.spec("runtime-lifecycle-16")
 def test_failing_poststart_hook(rt: Runtime, cid: str, make_bundle: MakeBundle, logdir: Path) -> None:
+    """A 1.3 bundle: the 1.3 rule (an error, the container stopped)."""
     hooks = {"poststart": [hook("poststart", logdir, fail=5)], "poststop": [hook("poststop", logdir)]}
-    bundle = hooked_bundle(make_bundle, logdir, hooks)
+    bundle = hooked_bundle(make_bundle, logdir, hooks, oci_version="1.3.0")
     before = mounts_mentioning(bundle)
     c = create(rt, bundle, cid)
     assert c.returncode == 0, "poststart hooks belong to start, not create"
@@ -167,6 +170,29 @@ def test_failing_poststart_hook(rt: Runtime, cid: str, make_bundle: MakeBundle, 
     rt("delete", cid)
     all_gone(rt, cid, bundle, before)
     assert log(logdir)[-1] == "poststop"
+
+
+@pytest.mark.spec("runtime-lifecycle-16-v1.2", "runtime-warnings-1")
+@pytest.mark.parametrize("oci_version", ["1.0.2-dev", "1.2.1"])
+def test_failing_poststart_hook_before_1_3_is_only_a_warning(rt: Runtime, cid: str, make_bundle: MakeBundle,
+                                                             logdir: Path, tmp_path: Path,
+                                                             oci_version: str) -> None:
+    """A bundle written for 1.0-1.2 (runc spec and containerd 1.6 write
+    1.0.2-dev): the failure is a warning, the next poststart hook runs,
+    `start` succeeds and the program goes on running."""
+    hooks = {"poststart": [hook("first", logdir, fail=5), hook("second", logdir)]}
+    bundle = hooked_bundle(make_bundle, logdir, hooks, oci_version=oci_version)
+    runlog = tmp_path / "runtime.log"
+    must(create(rt, bundle, cid))
+    pid = rt.state(cid)["pid"]
+    p = rt("--log", str(runlog), "start", cid)
+    assert p.returncode == 0, p.stderr
+    assert [n for n in log(logdir) if n != "process"] == ["first", "second"]
+    wait_for(lambda: "process" in log(logdir), what="the program")
+    assert alive(pid) and status_of(rt, cid) == "running"
+    text = runlog.read_text() if runlog.exists() else ""
+    assert "level=warning" in text and "poststart" in text, text
+    must(rt("delete", "--force", cid))
 
 
 @pytest.mark.spec("runtime-lifecycle-19", "runtime-warnings-1")

@@ -2,8 +2,8 @@
 killed with its children, those in its process group and those that left it
 (setsid); a hook that fails or times out leaves no half-made container.
 create's hooks fail create and leave nothing; startContainer and poststart
-fail start, stop the container, and `delete` then leaves nothing; poststop
-only warns. (Order, stdin, env and the rest: test_hooks.py.)
+(in a 1.3 bundle) fail start, stop the container, and `delete` then leaves
+nothing; poststop, and poststart in a 1.0-1.2 bundle, only warn. (Order, stdin, env and the rest: test_hooks.py.)
 
 pyruntime only: runc 1.1.5 kills only the hook's own process on timeout and
 then waits for its output pipe (see test_hooks.py).
@@ -39,8 +39,12 @@ def _hook_dir(kind: str, logdir: Path) -> str:
     return "/hooklog" if kind == "startContainer" else str(logdir)
 
 
-def _bundle(make_bundle: MakeBundle, logdir: Path, kind: str, script: str, **hook: Any) -> Path:
+def _bundle(make_bundle: MakeBundle, logdir: Path, kind: str, script: str, oci_version: str = "1.3.0",
+            **hook: Any) -> Path:
+    """oci_version: 1.3 by default, where a failing poststart hook stops the
+    container as the other pre-program kinds do (before 1.3: a warning)."""
     def mutate(cfg: dict[str, Any]) -> None:
+        cfg["ociVersion"] = oci_version
         cfg["mounts"].append({"destination": "/hooklog", "type": "bind", "source": str(logdir),
                               "options": ["rbind"]})
         cfg["hooks"] = {kind: [{"path": "/bin/sh", "args": ["sh", "-c", script], **hook}]}
@@ -127,3 +131,27 @@ def test_failing_hook_leaves_no_half_made_container(rt: Any, cid: str, make_bund
         must(rt("delete", cid))
     assert_no_traces(rt, cid, bundle)
     assert rt("state", cid).returncode != 0
+
+
+def test_hanging_poststart_hook_in_a_1_2_bundle_is_killed_and_only_warned_about(
+        rt: Any, cid: str, make_bundle: MakeBundle, tmp_path: Path) -> None:
+    """Before 1.3 a failing poststart hook is a warning: the timed-out hook
+    and its children are killed all the same, `start` succeeds and the
+    container goes on running."""
+    logdir = tmp_path / "hooklog"
+    logdir.mkdir()
+    bundle = _bundle(make_bundle, logdir, "poststart", HANG.format(d=logdir), oci_version="1.2.1", timeout=1)
+    must(create(rt, bundle, cid))
+    pid = state_json(rt, cid)["pid"]  # type: ignore[index]
+    p = must(rt("start", cid, timeout=60))
+    pids = _hook_pids(logdir)
+    try:
+        assert len(pids) == 3, f"the hook did not start its children: {pids} {p.stderr}"
+        assert "hooks.poststart[0]" in p.stderr and "timeout of 1s" in p.stderr, p.stderr
+        wait_for(lambda: not any(alive(x) for x in pids), timeout=5, what="the hook and all its children to die")
+        st = state_json(rt, cid)
+        assert st is not None and st["status"] == "running" and alive(pid), st
+        must(rt("delete", "--force", cid))
+        assert_no_traces(rt, cid, bundle)
+    finally:
+        kill_pids(x for x in pids if alive(x))
