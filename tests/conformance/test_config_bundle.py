@@ -40,11 +40,27 @@ def mountinfo_of(out: str) -> str:
 # ---------------------------------------------------------------- specification version
 
 @pytest.mark.spec("config-version-1")
-def test_oci_version_not_semver_is_refused(rt: Runtime, cid: str, make_bundle: MakeBundle) -> None:
+@pytest.mark.parametrize("version", ["one.two", "1.2", "1.2.x", "1.2.0.1", "1.02.0", "1.2.0-", "1.2.0 "])
+def test_oci_version_not_semver_is_refused(rt: Runtime, cid: str, make_bundle: MakeBundle,
+                                           version: str) -> None:
+    """Not SemVer 2.0.0: words, too few or too many numbers, a leading zero,
+    an empty pre-release, trailing blank (all but the first begin with "1.",
+    so a runtime that checks only the major version passes none of them)."""
     def bad(cfg: dict[str, Any]) -> None:
-        cfg["ociVersion"] = "one.two"
+        cfg["ociVersion"] = version
 
-    create_refused(rt, make_bundle(["true"], mutate=bad), cid)
+    msg = create_refused(rt, make_bundle(["true"], mutate=bad), cid)
+    assert "ociVersion" in msg, msg
+
+
+@pytest.mark.spec("config-version-1")
+def test_oci_version_semver_with_prerelease_and_build_is_taken(rt: Runtime, cid: str,
+                                                               make_bundle: MakeBundle) -> None:
+    """The other side: a SemVer with pre-release and build metadata is valid."""
+    def ok(cfg: dict[str, Any]) -> None:
+        cfg["ociVersion"] = "1.1.0-rc.1+build.5"
+
+    assert run_ok(rt, make_bundle(sh("echo ran"), mutate=ok), cid).strip() == "ran"
 
 
 # ---------------------------------------------------------------- root

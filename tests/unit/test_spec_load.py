@@ -94,6 +94,8 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("missing ociVersion", _del("ociVersion"), "ociVersion", "required string is missing"),
     ("ociVersion 2.0", _set("2.0", "ociVersion"), "ociVersion",
      "unsupported version '2.0' (this runtime runs 1.x configs)"),
+    ("ociVersion 1.2 (not SemVer)", _set("1.2", "ociVersion"), "ociVersion",
+     "'1.2' is not a SemVer 2.0.0 version (MAJOR.MINOR.PATCH)"),
     ("missing root.path", _del("root", "path"), "root.path", "required string is missing"),
     ("missing root", _del("root"), "root.path", "required string is missing"),
     ("root not object", _set("rootfs", "root"), "root", "must be an object"),
