@@ -152,6 +152,10 @@ def check(cfg: Config) -> None:
         raise cfg.err("ociVersion", "required string is missing")
     if not ver.startswith("1."):
         raise cfg.err("ociVersion", f"unsupported version {ver!r} (this runtime runs 1.x configs)")
+    from pyruntime.spec.versions import is_semver
+
+    if not is_semver(ver):
+        raise cfg.err("ociVersion", f"{ver!r} is not a SemVer 2.0.0 version (MAJOR.MINOR.PATCH)")
     root = _obj(cfg, d.get("root"), "root")
     if not isinstance(root.get("path"), str) or not root["path"]:
         raise cfg.err("root.path", "required string is missing")
