@@ -263,6 +263,76 @@ static const char *command_word(int argc, char **argv, int first)
     return "";
 }
 
+/* A container id as state/ids.py allows it: [A-Za-z0-9_+-.], not "." or
+ * "..", at most 255 bytes (a directory name under --root). */
+static int valid_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 255 || !strcmp(id, ".") || !strcmp(id, ".."))
+        return 0;
+    return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.") == n;
+}
+
+/* `delete --force ID` of a container that is not there: nothing to do, rc 0
+ * (runc's answer too), decided here as cli/cmd_delete.py decides it, without
+ * the interpreter (~50 ms). containerd runs it last for every container, from
+ * its `containerd-shim-runc-v2 delete` cleanup process, which the warm server
+ * never takes: that process's oom_score_adj is containerd's, not the shim's
+ * under which the server was started. Only the plain forms (the global flags
+ * containerd passes, `--force`/`-f` and the id); anything else goes on. */
+static int deleted_already(int argc, char **argv, const char *root, const char *command)
+{
+    int at = USER_ARGS;
+    while (at < argc && argv[at] != command)
+        at++;
+    const char *log = NULL;
+    /* without --root or PYRUNTIME_ROOT the default may be $XDG_RUNTIME_DIR's (rootless.py) */
+    int rooted = getenv("PYRUNTIME_ROOT") && *getenv("PYRUNTIME_ROOT");
+    for (int i = USER_ARGS; i < at; i++) {
+        const char *a = argv[i], *name = a + (a[1] == '-' ? 2 : 1);
+        size_t len = strcspn(name, "=");
+        int inline_value = name[len] == '=';
+        const char *value = inline_value ? name + len + 1 : (i + 1 < at ? argv[i + 1] : NULL);
+        if (len == 14 && !strncmp(name, "systemd-cgroup", 14) && !inline_value)
+            continue;
+        if (!value)
+            return 0;
+        if (len == 3 && !strncmp(name, "log", 3))
+            log = value;
+        else if (len == 10 && !strncmp(name, "log-format", 10)) {
+            if (strcmp(value, "text") && strcmp(value, "json"))
+                return 0; /* the interpreter says what is wrong with it */
+        } else if (len == 4 && !strncmp(name, "root", 4))
+            rooted = 1;
+        else
+            return 0; /* --debug, --rootless, --criu: the interpreter's */
+        i += !inline_value;
+    }
+    int force = 0;
+    const char *id = NULL;
+    for (int i = at + 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))
+            force = 1;
+        else if (argv[i][0] == '-' || id)
+            return 0;
+        else
+            id = argv[i];
+    }
+    char path[4096 + 256 + 2];
+    struct stat st;
+    if (!rooted || !force || !id || !valid_id(id) || (size_t)snprintf(path, sizeof(path), "%s/%s", root, id) >= sizeof(path))
+        return 0;
+    if (lstat(path, &st) == 0 || errno != ENOENT)
+        return 0;
+    if (log) { /* created, as the interpreter's log.check_path (and runc) would */
+        int fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return 0; /* the interpreter reports it */
+        close(fd);
+    }
+    return 1;
+}
+
 /* Append s and its NUL to msg at *at; 0 when it does not fit. */
 static int put(size_t *at, const char *s)
 {
@@ -283,11 +353,15 @@ static int warm_main(int argc, char **argv)
     /* A create never starts a server: it would become a child of the
      * caller's subreaper, which may be conmon, one per container. */
     int spawns = strcmp(word, "create") != 0;
-    const char *off = getenv("PYRUNTIME_WARM");
-    if ((off && !strcmp(off, "0")) || geteuid() != 0)
+    if (geteuid() != 0) /* find_root knows root's default --root only */
         local(argv, NULL);
     const char *command = NULL;
     const char *root = find_root(argc, argv, &command);
+    if (root && !strcmp(command, "delete") && deleted_already(argc, argv, root, command))
+        return 0;
+    const char *off = getenv("PYRUNTIME_WARM");
+    if (off && !strcmp(off, "0"))
+        local(argv, NULL);
     if (!root || !(strcmp(command, "state") == 0 || strcmp(command, "start") == 0 ||
                    strcmp(command, "kill") == 0 || strcmp(command, "delete") == 0 ||
                    ((strcmp(command, "run") == 0 || strcmp(command, "create") == 0) && servable(argc, argv))))

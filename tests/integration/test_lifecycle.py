@@ -314,6 +314,51 @@ def test_delete_force_unknown_id_succeeds(rt: Any, cid: str) -> None:
     assert root_entries(rt) == set()
 
 
+# How containerd's shim and its `containerd-shim-runc-v2 delete` cleanup call it
+# (the cleanup's `delete --force` of a container the shim deleted already is
+# answered by the C launcher, _warm.c deleted_already), and forms it must leave
+# to the interpreter (which answers the same).
+FORCE_FORMS = {
+    "shim": ["--log", "{log}", "--log-format", "json", "delete", "--force", "{id}"],
+    "systemd-cgroup, -f, --log=": ["--log={log}", "--log-format=text", "--systemd-cgroup", "delete", "-f", "{id}"],
+    "debug": ["--debug", "--log", "{log}", "delete", "--force", "{id}"],
+    "root missing": ["--root", "{root}/gone", "--log", "{log}", "delete", "--force", "{id}"],
+}
+
+
+@pytest.mark.parametrize("warm", ["1", "0"])
+@pytest.mark.parametrize("form", list(FORCE_FORMS))
+def test_delete_force_of_nothing_as_runc(rt: Any, runc: Any, cid: str, tmp_path: Path, form: str,
+                                         warm: str) -> None:
+    """rc 0, nothing on stdout or stderr, the --log file created and empty:
+    pyruntime (served, local) and runc alike. Then the same id created and
+    deleted with the same form: really deleted (the quick answer is only
+    for a container that is not there)."""
+    seen = {}
+    for r in (runc, rt):
+        log = tmp_path / f"{r.name}.log"
+        args = [a.format(log=log, id=cid, root=r.root) for a in FORCE_FORMS[form]]
+        p = subprocess.run([r.path, *([] if form == "root missing" else ["--root", str(r.root)]), *args],
+                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+                           env={**os.environ, "PYRUNTIME_WARM": warm})
+        not_debug = [ln for ln in p.stderr.splitlines() if "level=debug" not in ln]
+        seen[r.name] = (p.returncode, p.stdout, not_debug, log.exists(),
+                        [ln for ln in log.read_text().splitlines() if "debug" not in ln] if log.exists() else None)
+    assert seen[rt.name] == seen["runc"] == (0, "", [], True, []), seen
+
+
+def test_delete_force_after_delete_takes_what_exists(rt: Any, cid: str, sleep_bundle: Path) -> None:
+    """The shim's order: `delete` (here of a running container, refused),
+    then `delete --force`, which must see the container and remove it."""
+    must(create(rt, sleep_bundle, cid))
+    must(rt("start", cid))
+    pid = rt.state(cid)["pid"]
+    assert rt("delete", cid).returncode != 0
+    must(rt("--log", str(sleep_bundle / "log.json"), "--log-format", "json", "delete", "--force", cid))
+    assert cid not in root_entries(rt)
+    wait_for(lambda: not alive(pid), what="the init to be gone")
+
+
 def test_delete_force_invalid_id_is_an_error(rt: Any) -> None:
     """The quick answer to `delete --force` of an unknown id still checks the
     id first: `../x` is refused, not looked up outside --root."""
