@@ -239,7 +239,10 @@ SENTENCES = [
       "Hooks MUST be called in the listed order.", "POSIX-platform Hooks"),
     S("config-hooks-state-1", "MUST",
       "The state of the container MUST be passed to hooks over stdin so that they may do work "
-      "appropriate to the current state of the container.", "POSIX-platform Hooks"),
+      "appropriate to the current state of the container.", "POSIX-platform Hooks",
+      spec_vs_runc="runc 1.1.5 runs poststart hooks during `create`, so they get status `created` "
+      "(the test follows the spec: `running`, the program has started); its createContainer and "
+      "startContainer hooks get pid 1, the pid as seen by the container, as the spec says"),
     S("config-hooks-prestart-1", "MUST",
       "The prestart hooks MUST be called as part of the create operation after the runtime "
       "environment has been created (according to the configuration in config.json) but before the "

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.conformance.test_runtime_state import check_schema
+from tests.conformance.util import known_gap
 from tests.conftest import Runtime
 from tests.integration.probes import alive, create, must, remove_cgroups, wait_for
 from tests.support.config_fields import create_refused
@@ -163,9 +165,10 @@ def test_relative_hook_path_refused(rt: Runtime, cid: str, make_bundle: MakeBund
 
 
 @pytest.mark.spec("config-hooks-timeout-1")
-def test_timeout_zero_refused(rt: Runtime, cid: str, make_bundle: MakeBundle) -> None:
+@pytest.mark.parametrize("timeout", [0, -1])
+def test_timeout_not_above_zero_refused(rt: Runtime, cid: str, make_bundle: MakeBundle, timeout: int) -> None:
     bundle = make_bundle(["true"], mutate=lambda c: c.__setitem__(
-        "hooks", {"createRuntime": [{"path": "/bin/true", "timeout": 0}]}))
+        "hooks", {"createRuntime": [{"path": "/bin/true", "timeout": timeout}]}))
     create_refused(rt, bundle, cid)
 
 
@@ -181,15 +184,41 @@ def test_hooks_called_in_listed_order(rt: Runtime, cid: str, make_bundle: MakeBu
         assert [n for n in got if n.startswith(kind + "#")] == [f"{kind}#{i}" for i in range(3)], got
 
 
-@pytest.mark.spec("config-hooks-state-1")
+# The container's current state when each kind runs (runtime.md "State" and
+# "Lifecycle"): being created until `create` returns, created until the
+# program runs, running after it, stopped once it is gone.
+STATUS = {"prestart": "creating", "createRuntime": "creating", "createContainer": "creating",
+          "startContainer": "created", "poststart": "running", "poststop": "stopped"}
+
+
+@pytest.mark.spec("config-hooks-state-1", "runtime-state-5")
 def test_state_on_stdin(rt: Runtime, cid: str, lifecycle: Lifecycle, logdir: Path) -> None:
+    """Each hook gets the state (valid by state-schema.json) of the container
+    at the time it runs: its id and bundle, the status of that step, and the
+    container process's pid as the runtime sees it (hooks of the runtime
+    namespace; REQUIRED while created or running)."""
     for kind in ALL:
         state = json.loads(seen(logdir, kind, "stdin"))
+        check_schema(state)
         assert state["id"] == cid, kind
         assert state["bundle"] == str(logdir.parent / "bundle"), kind
-        assert state["ociVersion"] and state["status"], kind
-    for kind in ("prestart", "createRuntime"):
+        assert state["status"] == STATUS[kind], (kind, state)
+    for kind in ("prestart", "createRuntime", "poststart"):
         assert json.loads(seen(logdir, kind, "stdin"))["pid"] == lifecycle.pid, kind
+
+
+@pytest.mark.spec("config-hooks-state-1", "runtime-state-5")
+def test_container_namespace_hooks_get_the_pid_seen_by_the_container(
+        request: pytest.FixtureRequest, rt: Runtime, lifecycle: Lifecycle, logdir: Path) -> None:
+    """runtime.md "State", pid: "For hooks executed in the container namespace,
+    it is the pid as seen by the container": createContainer and
+    startContainer run in the container's new pid namespace, where the
+    container process is pid 1 (the host pid means nothing there)."""
+    known_gap(request, rt, "pyruntime passes createContainer and startContainer the host's pid of the "
+              "container process (runtime-spec 1.0's \"as seen by the host\"), not the container's (1)")
+    assert lifecycle.container_ns["pid"] != ns_of_pid("self")["pid"]
+    for kind in ("createContainer", "startContainer"):
+        assert json.loads(seen(logdir, kind, "stdin"))["pid"] == 1, kind
 
 
 # ---------------------------------------------------------------- create-time hooks

@@ -197,14 +197,19 @@ def test_failing_poststart_hook_before_1_3_is_only_a_warning(rt: Runtime, cid: s
 
 @pytest.mark.spec("runtime-lifecycle-19", "runtime-warnings-1")
 def test_failing_poststop_hook_is_only_a_warning(rt: Runtime, cid: str, make_bundle: MakeBundle,
-                                                 logdir: Path) -> None:
+                                                 logdir: Path, tmp_path: Path) -> None:
+    """The failure is logged as a warning (in the runtime's --log, naming the
+    hook kind), the next poststop hook runs and `delete` succeeds."""
     hooks = {"poststop": [hook("first", logdir, fail=7), hook("second", logdir)]}
     bundle = hooked_bundle(make_bundle, logdir, hooks, args=["true"])
+    runlog = tmp_path / "runtime.log"
     before = mounts_mentioning(bundle)
     must(create(rt, bundle, cid))
     must(rt("start", cid))
     wait_status(rt, cid, "stopped")
-    p = rt("delete", cid)
+    p = rt("--log", str(runlog), "delete", cid)
     all_gone(rt, cid, bundle, before)
     assert log(logdir) == ["first", "second"]
     assert p.returncode == 0, p.stderr
+    text = runlog.read_text() if runlog.exists() else ""
+    assert "level=warning" in text and "poststop" in text, text
