@@ -104,7 +104,7 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         os.close(null)
-    if "mount" not in plan.new_ns and not any(t == "mount" for t, _ in plan.ns_fds):
+    if not plan.has_ns("mount"):
         # New or joined by path (as runc: the rootfs is then set up in the joined one).
         raise PyruntimeError("linux.namespaces: a mount namespace is required", field="linux.namespaces")
 

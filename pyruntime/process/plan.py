@@ -44,4 +44,8 @@ class InitPlan:
 
     @property
     def userns(self) -> bool:
-        return "user" in self.new_ns or any(t == "user" for t, _ in self.ns_fds)
+        return self.has_ns("user")
+
+    def has_ns(self, ns_type: str) -> bool:
+        """A namespace of this type, new or joined by path."""
+        return ns_type in self.new_ns or any(t == ns_type for t, _ in self.ns_fds)
