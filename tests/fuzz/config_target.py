@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from pyruntime.errors import ConfigError, PyruntimeError
+from pyruntime.errors import PyruntimeError
 
 _BUNDLE = tempfile.mkdtemp(prefix="pyrt-fuzz-bundle-")
 
@@ -26,14 +26,12 @@ def create_checks(cfg: object) -> None:
     from pyruntime.spec.load import Config
 
     assert isinstance(cfg, Config)
-    proc = cfg.process
-    if proc is None:
-        raise ConfigError("process: required to create a container", field="process")
+    proc = cfg.process or {}  # OPTIONAL until start
     lsm.check(cfg)
     if rootless.euid_rootless():
         rootless.check_config(cfg)
     check_resources(cfg.linux.get("resources"))
-    capabilities.masks(proc.get("capabilities"))
+    capabilities.masks(proc.get("capabilities"), source=cfg.path)
     settings.check_scheduler(proc.get("scheduler"))
     settings.check_io_priority(proc.get("ioPriority"))
     settings.check_personality(cfg.linux.get("personality"))
