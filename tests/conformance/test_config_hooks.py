@@ -32,8 +32,9 @@ NS = ("mnt", "pid", "net", "uts", "ipc")
 # $1: log dir, $2: the hook's name, $3: the bundle, $4: the runtime's --root.
 # Saves stdin, the namespaces, "before-pivot" when the bundle is in view (of the
 # container's root for hooks of the runtime namespace, of its own root
-# otherwise), the container process's cmdline and whether it and its state
-# directory still exist; then appends the name to `order`.
+# otherwise), the container process's cmdline, its mount table and the hook's
+# own, and whether it and its state directory still exist; then appends the
+# name to `order`.
 SCRIPT = r"""#!/bin/sh
 log="$1"; name="$2"; bundle="$3"; root="$4"
 cat > "$log/$name.stdin"
@@ -42,6 +43,8 @@ pid=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$log/$name.stdin")
 if [ -n "$pid" ] && [ -e "/proc/$pid/root$bundle/config.json" ]; then echo before-pivot; fi > "$log/$name.pivot"
 if [ -e "$bundle/config.json" ]; then echo own-root-sees-bundle; fi >> "$log/$name.pivot"
 if [ -n "$pid" ]; then tr '\0' ' ' < "/proc/$pid/cmdline" > "$log/$name.cmdline"; fi
+if [ -n "$pid" ]; then cat "/proc/$pid/mountinfo" > "$log/$name.pidmounts" 2>/dev/null; fi
+cat /proc/self/mountinfo > "$log/$name.selfmounts"
 if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo alive; else echo gone; fi > "$log/$name.alive"
 if [ -e "$root/$(sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' "$log/$name.stdin")" ]; then echo state-dir; fi > "$log/$name.statedir"
 echo "$name" >> "$log/order"
@@ -223,14 +226,25 @@ def test_container_namespace_hooks_get_the_pid_seen_by_the_container(
 
 # ---------------------------------------------------------------- create-time hooks
 
+def config_mounts_made(mountinfo: str, bundle: Path) -> None:
+    """The config's mounts are in place under the (not yet pivoted) rootfs:
+    the runtime environment was created "according to the configuration in
+    config.json" (mount points are seen from the host's root, before pivot_root)."""
+    points = {line.split()[4] for line in mountinfo.splitlines() if len(line.split()) > 4}
+    rootfs = os.path.realpath(bundle / "rootfs")
+    for dest in ("/proc", "/dev", "/dev/pts", "/sys", "/hooklog"):
+        assert rootfs + dest in points, (dest, sorted(p for p in points if p.startswith(rootfs)))
+
+
 @pytest.mark.spec("config-hooks-prestart-1", "config-hooks-createruntime-1")
 def test_prestart_and_create_runtime_during_create_before_pivot(lifecycle: Lifecycle, logdir: Path) -> None:
     host_ns = ns_of_pid("self")
     for kind in ("prestart", "createRuntime"):
         assert kind in lifecycle.after_create, (kind, lifecycle.after_create)
         assert seen(logdir, kind, "pivot").splitlines()[0] == "before-pivot", kind
-        # the environment exists: the container's namespaces were made before the hook ran
+        # the environment exists: the container's namespaces and mounts were made before the hook ran
         assert lifecycle.container_ns["net"] != host_ns["net"], kind
+        config_mounts_made(seen(logdir, kind, "pidmounts"), logdir.parent / "bundle")
 
 
 @pytest.mark.spec("config-hooks-prestart-2")
@@ -244,6 +258,8 @@ def test_create_container_during_create_before_pivot(lifecycle: Lifecycle, logdi
     assert "createContainer" in lifecycle.after_create, lifecycle.after_create
     # in the container's mount namespace, before pivot_root: the host's tree is its root still
     assert "own-root-sees-bundle" in seen(logdir, "createContainer", "pivot")
+    # after the environment was created: the config's mounts are in place
+    config_mounts_made(seen(logdir, "createContainer", "selfmounts"), logdir.parent / "bundle")
 
 
 @pytest.mark.spec("config-hooks-createcontainer-2")
