@@ -178,6 +178,22 @@ def test_defaults_mount_option(rt: Runtime, cid: str, make_bundle: MakeBundle) -
     assert m is not None and {"nosuid", "noexec"} <= m.options, out
 
 
+@pytest.mark.spec("config-mounts-linux-options-1")
+def test_remount_option(rt: Runtime, cid: str, make_bundle: MakeBundle) -> None:
+    """`remount` (MS_REMOUNT) changes the mount already at the destination
+    (here: read-only, a new size) instead of stacking a second one on it."""
+    def mounts(cfg: dict[str, Any]) -> None:
+        add_mount(cfg, "/rm", "tmpfs", "rmtmpfs", ["size=1m"])
+        add_mount(cfg, "/rm", "tmpfs", "rmtmpfs", ["remount", "ro", "size=2m"])
+
+    out = run_ok(rt, make_bundle(sh("touch /rm/f 2>/dev/null && echo RM-WRITABLE; "
+                                    "echo --mountinfo--; cat /proc/self/mountinfo"), mutate=mounts), cid)
+    assert "RM-WRITABLE" not in out, out
+    at = [m for m in parse_mountinfo(mountinfo_of(out)) if m.mount_point == "/rm"]
+    assert len(at) == 1, at
+    assert "ro" in at[0].options and "size=2048k" in at[0].super_options, at[0]
+
+
 @pytest.fixture
 def host_tree(tmp_path: Path) -> Iterator[Path]:
     """A host directory with a file and a tmpfs submount (holding a file)."""

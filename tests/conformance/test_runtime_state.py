@@ -20,11 +20,13 @@ from referencing.jsonschema import DRAFT4
 from tests.conftest import Runtime
 from tests.integration.probes import (
     alive,
+    cmdline,
     create,
     must,
     remove_cgroups,
     root_entries,
     run_nocapture,
+    wait_for,
     wait_status,
 )
 
@@ -98,6 +100,11 @@ def test_state_through_the_lifecycle(rt: Runtime, cid: str, make_bundle: MakeBun
     check_schema(running)
     assert running["status"] == "running"
     assert running["pid"] == host_pid
+    # the container process itself (not a helper beside it): the one that
+    # executed the user program, pid 1 of the container's pid namespace
+    wait_for(lambda: cmdline(host_pid) == ["sleep", "30"], what="the program in the state's pid")
+    nspid = [ln for ln in Path(f"/proc/{host_pid}/status").read_text().splitlines() if ln.startswith("NSpid:")]
+    assert nspid and nspid[0].split()[-1] == "1", nspid
     assert running["ociVersion"] == created["ociVersion"]
     assert running["bundle"] == str(bundle)
 
