@@ -61,6 +61,8 @@ def checked_path(cgroups_path: str | None, cid: str) -> str:
 
 
 class Manager:
+    RMDIR_ATTEMPTS = 200  # ~1 s of 5 ms waits for killed processes to leave
+
     def __init__(self, paths: dict[str, str], created: list[str] | None = None) -> None:
         self.paths = paths          # {controller: absolute cgroup directory}
         self.created = created or []  # directories we made, parents first
@@ -240,13 +242,21 @@ class Manager:
         return None
 
     def procs(self) -> list[int]:
+        """Every process in the container's cgroup and the sub-cgroups in it
+        (runc's GetAllPids walks the subtree: a container with a cgroup
+        namespace may make its own)."""
         p = self._procs_path()
-        if p is None:
-            return []
-        try:
-            return [int(x) for x in _read(os.path.join(p, "cgroup.procs")).split()]
-        except FileNotFoundError:
-            return []
+        return self._pids_in(_tree(p)) if p is not None else []
+
+    @staticmethod
+    def _pids_in(dirs: list[str]) -> list[int]:
+        out: list[int] = []
+        for d in dirs:
+            try:
+                out += [int(x) for x in _read(os.path.join(d, "cgroup.procs")).split()]
+            except OSError:
+                continue  # removed meanwhile
+        return out
 
     def freeze(self, frozen: bool) -> bool:
         """Freeze or thaw through the v1 freezer; False when there is none."""
@@ -277,34 +287,87 @@ class Manager:
 
     def destroy(self) -> None:
         """Kill what is left and remove the container's own cgroups, as runc
-        1.1.5's RemovePaths does: only the leaves, never the parents on the
-        way (even those we made). A parent is shared by the pod's other
-        containers: removing it when it looks empty races with a create that
-        has just made it and is about to mkdir its own leaf in it."""
+        1.1.5's RemovePaths does: the leaves create made and the sub-cgroups
+        in them (children first), never the parents on the way (even those we
+        made). A parent is shared by the pod's other containers: removing it
+        when it looks empty races with a create that has just made it and is
+        about to mkdir its own leaf in it.
+
+        Every directory is tried (runc's RemovePaths goes on past a failure);
+        what stays busy is named in the PyruntimeError raised at the end."""
+        dirs = [d for leaf in self.own_created() for d in _tree(leaf)]
+        self._kill_left(dirs)
+        left = self._rmdir_all(list(reversed(dirs)), attempts=self.RMDIR_ATTEMPTS)
+        if left:
+            busy = " (a process that could not be killed is still inside)" if any(
+                why == os.strerror(errno.EBUSY) for why in left.values()) else ""
+            raise PyruntimeError("; ".join(f"removing cgroup {d}: {why}" for d, why in left.items()) + busy,
+                                 path=next(iter(left)))
+        self.created = []
+
+    def _kill_left(self, dirs: list[str]) -> None:
+        """SIGKILL every process in the container's cgroups (through the
+        freezer, so none forks past us), and in what we remove on any other
+        hierarchy (a process moved in from outside), then thaw the
+        sub-cgroups frozen on their own: a v1 FROZEN cgroup stays frozen when
+        its parent is thawed, and a frozen task does not die of SIGKILL until
+        it is thawed, so its cgroup would stay busy forever."""
         if self.procs():
             self.signal_all(signal.SIGKILL)
-        self._rmdir_all(list(reversed(self.own_created())), attempts=200)
-        self.created = []
+        for pid in self._pids_in(dirs):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._thaw_subs(dirs)
+
+    def _thaw_subs(self, dirs: list[str]) -> None:
+        top = self.paths.get("freezer")
+        for d in dirs:
+            if top and d.startswith(top + "/"):
+                f = os.path.join(d, "freezer.state")
+                if _read_or(f, "THAWED").strip() != "THAWED":
+                    try:
+                        _write(f, "THAWED")
+                    except OSError:
+                        pass  # removed meanwhile
 
     def own_created(self) -> list[str]:
         """The created directories that are a leaf of ours, parents first."""
         leaves = set(self.paths.values())
         return [d for d in self.created if d in leaves]
 
-    def _rmdir_all(self, dirs: list[str], attempts: int) -> None:
-        """rmdir each, in order, waiting out EBUSY (killed processes still being
-        torn down), killing again now and then."""
-        for d in dirs:
-            for attempt in range(attempts):
+    def _rmdir_all(self, dirs: list[str], attempts: int) -> dict[str, str]:
+        """rmdir each, children before parents, in rounds over those left (as
+        runc's RemovePaths), waiting out EBUSY (killed processes still being
+        torn down: a cgroup with a process or a child cgroup in it refuses
+        with EBUSY), killing again now and then. Returns what is left, with
+        why."""
+        left = list(dirs)
+        failed: dict[str, str] = {}  # an error other than EBUSY: not retried
+        busy = ""
+        for attempt in range(attempts):
+            still: list[str] = []
+            for d in left:
                 try:
                     os.rmdir(d)
-                    break
                 except FileNotFoundError:
-                    break
+                    pass
                 except OSError as e:
-                    if e.errno != errno.EBUSY or attempt == attempts - 1:
-                        raise PyruntimeError(f"removing cgroup {d}: {os.strerror(e.errno or 0)}",
-                                             path=d) from None
-                    if attempt % 20 == 0:
-                        self.signal_all(signal.SIGKILL)
-                    time.sleep(0.005)
+                    if e.errno == errno.EBUSY:
+                        still.append(d)
+                        busy = os.strerror(e.errno)
+                    else:
+                        failed[d] = os.strerror(e.errno or 0)
+            left = still
+            if not left:
+                break
+            if attempt % 20 == 19:
+                self._kill_left(left)
+            time.sleep(0.005)
+        return failed | dict.fromkeys(left, busy)
+
+
+def _tree(top: str) -> list[str]:
+    """top and every cgroup below it, parents first ([] when top is gone)."""
+    return [d for d, _subdirs, _files in os.walk(top)] if os.path.isdir(top) else []

@@ -233,15 +233,21 @@ class _UnitMixin:
             self.placeholder = 0
 
     def destroy(self) -> None:
+        """Kill and remove what we made, then stop the unit, whether the
+        first part succeeded or not (runc's legacy Destroy stops the unit and
+        removes the paths on success and on error alike). The slice stays,
+        as runc leaves it: other pods' containers may be in it."""
         self._end_placeholder()
-        super().destroy()  # type: ignore[misc]
-        from pyruntime.cgroups import dbus
-
         try:
-            with dbus.Connection() as bus:
-                stop_unit(bus, self.unit.unit)
-        except dbus.DBusError as e:
-            raise PyruntimeError(f"--systemd-cgroup: stopping {self.unit.unit}: {e}") from None
+            super().destroy()  # type: ignore[misc]
+        finally:
+            from pyruntime.cgroups import dbus
+
+            try:
+                with dbus.Connection() as bus:
+                    stop_unit(bus, self.unit.unit)
+            except dbus.DBusError as e:
+                raise PyruntimeError(f"--systemd-cgroup: stopping {self.unit.unit}: {e}") from None
 
 
 def _placeholder() -> int:

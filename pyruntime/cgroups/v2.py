@@ -100,7 +100,11 @@ def _refuse_v1_only(res: dict[str, Any]) -> None:
 
 class V2Manager(Manager):
     """paths is {"unified": the container's cgroup directory}, so code that
-    reads Manager.paths (the cgroup mount in the rootfs) works unchanged."""
+    reads Manager.paths (the cgroup mount in the rootfs) works unchanged.
+    destroy is Manager's (the leaf and its sub-cgroups, killed through
+    cgroup.kill: a v2 frozen task dies of SIGKILL, nothing to thaw)."""
+
+    RMDIR_ATTEMPTS = 400
 
     def __init__(self, path: str, created: list[str] | None = None,
                  mount: str = DEFAULT_MOUNT) -> None:
@@ -311,22 +315,7 @@ class V2Manager(Manager):
     def join_self(self) -> None:
         _write(os.path.join(self.path, "cgroup.procs"), "0")
 
-    # -- processes ---------------------------------------------------------------
-    def _dirs(self) -> list[str]:
-        """The container's cgroup and every sub-cgroup in it, parents first."""
-        if not os.path.isdir(self.path):
-            return []
-        return [top for top, _dirs, _files in os.walk(self.path)]
-
-    def procs(self) -> list[int]:
-        out: list[int] = []
-        for d in self._dirs():
-            try:
-                out += [int(x) for x in _read(os.path.join(d, "cgroup.procs")).split()]
-            except (FileNotFoundError, OSError):
-                continue
-        return out
-
+    # -- processes (procs: Manager's, the subtree's cgroup.procs) --------------------
     def freeze(self, frozen: bool) -> bool:
         """Freeze or thaw through cgroup.freeze; False when the cgroup is gone."""
         f = os.path.join(self.path, "cgroup.freeze")
@@ -361,13 +350,3 @@ class V2Manager(Manager):
         if sig == signal.SIGKILL and self.kill_all():
             return
         super().signal_all(sig)
-
-    def destroy(self) -> None:
-        """Kill what is left, remove sub-cgroups the container made and the
-        leaf if we created it (children first); parents stay, as runc's
-        RemovePath (see Manager.destroy)."""
-        if self.procs():
-            self.signal_all(signal.SIGKILL)
-        subs = self._dirs()[1:] if self.path in self.created else []
-        self._rmdir_all(list(reversed(self.own_created() + subs)), attempts=400)
-        self.created = []

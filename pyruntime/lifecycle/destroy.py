@@ -56,8 +56,17 @@ def kill(c: Container, sig: int, all_procs: bool) -> None:
 
 
 def destroy(c: Container) -> None:
-    """Undo create: kill every process, remove the cgroup and the state dir,
-    then run poststop hooks."""
+    """Undo create as runc 1.1.5 does (delete.go's killContainer, then
+    libcontainer's destroy): SIGKILL the init and wait up to 10 s for it to
+    be gone; an init still there is an error and everything stays, so that
+    the caller's next `delete --force` finishes the job once it is gone.
+    Then kill what is left, remove the cgroups and the state dir, run the
+    poststop hooks. A cgroup that stays busy (a process that cannot be
+    killed, moved in from outside) is logged as an error and the rest goes
+    on: the state dir is removed and delete succeeds, as runc's (its
+    destroy() logs the cgroup error; the state dir goes all the same)."""
+    from pyruntime.log import log
+
     mgr = factory.from_state(c.data.get("cgroup"))
     faults.point("delete.start")
     if c.hook_left():  # create or start was killed while it ran a hook
@@ -65,15 +74,24 @@ def destroy(c: Container) -> None:
 
         kill_tree(c.hook_left())
     if c.init_alive():
+        paused = c.status() == "paused"
         try:
             os.kill(c.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        if paused:
+            mgr.freeze(False)  # a frozen process dies only once thawed
+        if not _wait_gone(c, INIT_GONE_TIMEOUT):
+            raise StateError(f"container init still running: pid {c.pid} did not die of SIGKILL within "
+                             f"{INIT_GONE_TIMEOUT:g} s (frozen, or in uninterruptible sleep); "
+                             "nothing was removed, delete --force again once it is gone")
     faults.point("delete.killed")
-    mgr.destroy()
+    try:
+        mgr.destroy()
+    except PyruntimeError as e:
+        log.error(str(e))
     pending.remove(c.data.get("cgroup_pending"), mgr.paths.values())  # a create killed while making them
     faults.point("delete.cgroup-removed")
-    _wait_gone(c)
     cfg = None
     try:
         cfg = c.config()
@@ -103,11 +121,21 @@ def run_poststop(c: Container, cfg: dict[str, Any] | None) -> None:
         log.warning(f"hooks.poststop: {e}")
 
 
-def _wait_gone(c: Container) -> None:
-    for _ in range(2000):
-        if not c.init_alive():
-            return
-        time.sleep(0.001)
+INIT_GONE_TIMEOUT = 10.0  # runc's killContainer: 100 tries 100 ms apart
+
+
+def _wait_gone(c: Container, timeout: float) -> bool:
+    """Whether the init is gone (or a zombie) within timeout: polled every
+    1 ms for the first 0.1 s (a SIGKILLed init is normally gone in well
+    under that), then every 10 ms."""
+    deadline = time.monotonic() + timeout
+    n = 0
+    while c.init_alive():
+        if time.monotonic() >= deadline:
+            return False
+        n += 1
+        time.sleep(0.001 if n < 100 else 0.01)
+    return True
 
 
 def delete(c: Container, force: bool) -> None:
