@@ -100,7 +100,10 @@ SENTENCES = [
       "disableOOMKiller (bool, OPTIONAL) - enables or disables the OOM killer. ... To disable it, specify a "
       "value of true." + APPLIED, MEM),
     S("config-linux-cgroups-memory-9", "MUST",
-      "useHierarchy (bool, OPTIONAL) - enables or disables hierarchical memory accounting." + APPLIED, MEM),
+      "useHierarchy (bool, OPTIONAL) - enables or disables hierarchical memory accounting." + APPLIED, MEM,
+      spec_vs_runc="runc 1.1.5 ignores useHierarchy: with false it runs the container with hierarchical "
+      "accounting on (this kernel refuses to turn it off, so the field cannot be applied); the test follows "
+      "the spec: applied, or an error"),
     S("config-linux-cgroups-memory-10", "MUST",
       "Values for memory specify the limit in bytes, or -1 for unlimited memory." + APPLIED, MEM),
 

@@ -15,10 +15,12 @@ import pytest
 
 from tests.conformance.test_config_linux_cgroups_paths import (
     MakeBundle,
+    assert_refused,
     container_cgroup_dirs,
     create_in,
     read,
     resources,
+    try_create,
     with_path,
 )
 from tests.conformance.test_config_linux_cgroups_paths import cgpath as cgpath  # noqa: F401 (fixture)
@@ -97,13 +99,40 @@ def test_memory_swap(rt: Runtime, cid: str, cgpath: str, make_bundle: MakeBundle
     assert int(read(v1_dir(pid, "memory") / "memory.memsw.limit_in_bytes")) == 96 * MIB
 
 
+def preset(ctrl: str, cgpath: str, values: dict[str, str]) -> Path:
+    """Make the container's cgroup (v1 `ctrl`) before the runtime does, with
+    `values` written: a field the runtime ignores then shows as the preset
+    value, not as the kernel's default (which is often what the field asks
+    for). The cgpath fixture removes it after."""
+    d = v1_hierarchies()[ctrl] / cgpath.lstrip("/")
+    d.mkdir()
+    for f, v in values.items():
+        (d / f).write_text(v)
+    return d
+
+
 @pytest.mark.spec("config-linux-cgroups-memory-10")
-def test_memory_minus_one_is_unlimited(rt: Runtime, cid: str, cgpath: str, make_bundle: MakeBundle) -> None:
+def test_memory_minus_one_is_unlimited(request: pytest.FixtureRequest, rt: Runtime, cid: str, cgpath: str,
+                                       make_bundle: MakeBundle) -> None:
+    """A new cgroup is unlimited anyway: the cgroup is made first with limits
+    (64 MiB, swap 64 MiB, soft 32 MiB), so only a runtime that writes -1 to
+    each file leaves it unlimited."""
     needs_v1("memory")
-    pid = create_in(rt, make_bundle, cid, cgpath, resources(memory={"limit": -1, "reservation": -1}))
+    memsw = (v1_hierarchies()["memory"] / "memory.memsw.limit_in_bytes").exists()
+    values = {"memory.limit_in_bytes": str(64 * MIB), "memory.soft_limit_in_bytes": str(32 * MIB)}
+    mem = {"limit": -1, "reservation": -1}
+    if memsw:
+        values["memory.memsw.limit_in_bytes"] = str(64 * MIB)
+        mem["swap"] = -1
+    preset("memory", cgpath, values)
+    if memsw:
+        known_gap(request, rt, "pyruntime writes memory.limit_in_bytes before memory.memsw.limit_in_bytes: "
+                               "raising the limit above the present memsw limit is EINVAL (runc raises memsw "
+                               "first when the new limit is -1 or above the current one)")
+    pid = create_in(rt, make_bundle, cid, cgpath, resources(memory=mem))
     d = v1_dir(pid, "memory")
-    assert int(read(d / "memory.limit_in_bytes")) >= 1 << 62
-    assert int(read(d / "memory.soft_limit_in_bytes")) >= 1 << 62
+    for f in values:
+        assert int(read(d / f)) >= 1 << 62, f"{f}: {read(d / f)}"
 
 
 def _host_accepts(ctrl: str, fname: str, value: str, tmp_name: str) -> bool:
@@ -162,6 +191,28 @@ def test_memory_use_hierarchy(request: pytest.FixtureRequest, rt: Runtime, cid: 
     needs_v1("memory")
     pid = create_in(rt, make_bundle, cid, cgpath, resources(memory={"useHierarchy": True}))
     assert read(v1_dir(pid, "memory") / "memory.use_hierarchy") == "1"
+
+
+@pytest.mark.spec("config-linux-cgroups-memory-9")
+def test_memory_use_hierarchy_false(request: pytest.FixtureRequest, rt: Runtime, cid: str, cgpath: str,
+                                    make_bundle: MakeBundle) -> None:
+    """useHierarchy true is what every cgroup has on kernels since 5.x (the
+    test above cannot fail on them): false shows whether the runtime applies
+    the field. Where the kernel can disable hierarchical accounting the file
+    must read 0; where it refuses (EINVAL: "non-hierarchical mode is
+    deprecated") the runtime cannot apply the field and must generate an
+    error, not run the container with it silently ignored. runc 1.1.5 ignores
+    useHierarchy (it is not in its cgroup config): marked."""
+    needs_v1("memory")
+    known_gap(request, rt, "runc 1.1.5 ignores useHierarchy: false is neither applied nor refused",
+              runtime="runc")
+    takes_zero = _host_accepts("memory", "memory.use_hierarchy", "0", f"pyrt-probe-{cid}")
+    p = try_create(rt, make_bundle, cid, cgpath, resources(memory={"useHierarchy": False}))
+    if takes_zero:
+        assert p.returncode == 0, describe(p)
+        assert read(v1_dir(int(rt.state(cid)["pid"]), "memory") / "memory.use_hierarchy") == "0"
+    else:
+        assert_refused(rt, cid, p)
 
 
 # ---------------------------------------------------------------- cpu
@@ -234,6 +285,21 @@ def test_cpu_mems(request: pytest.FixtureRequest, rt: Runtime, cid: str, cgpath:
                     mutate=with_path(cgpath, resources(cpu={"mems": node})))
     out = run_ok(rt, b, cid)
     assert out.split() == ["Mems_allowed_list:", node], out
+
+
+@pytest.mark.spec("config-linux-cgroups-cpu-8")
+def test_cpu_mems_not_on_this_host_is_an_error(rt: Runtime, cid: str, cgpath: str,
+                                               make_bundle: MakeBundle) -> None:
+    """On a host with one memory node the test above cannot fail (node 0 is
+    every process's only node): a node the host does not have shows whether
+    the runtime writes mems at all. The kernel refuses it in cpuset.mems, so
+    the runtime must generate an error instead of running the container
+    without the field."""
+    needs_v1("cpuset")
+    nodes = read(Path("/sys/fs/cgroup/cpuset/cpuset.effective_mems"))
+    top = max(int(part.split("-")[-1]) for part in nodes.split(","))
+    p = try_create(rt, make_bundle, cid, cgpath, resources(cpu={"mems": str(top + 1)}))
+    assert_refused(rt, cid, p)
 
 
 @pytest.mark.spec("config-linux-cgroups-cpu-9")
@@ -406,8 +472,11 @@ def test_pids_limit_hit(fork_in: ForkRun) -> None:
 
 
 @pytest.mark.spec("config-linux-cgroups-pids-1")
-def test_pids_minus_one_is_max(fork_in: ForkRun) -> None:
+def test_pids_minus_one_is_max(fork_in: ForkRun, cgpath: str) -> None:
+    """A new cgroup's pids.max is max anyway: the cgroup is made first with
+    pids.max 5, so only a runtime that writes "max" for -1 lets 20 forks through."""
     needs_v1("pids")
+    preset("pids", cgpath, {"pids.max": "5"})
     out, seen = fork_in(-1)
     assert seen == "max"
     assert _forked(out) == (20, 0), out
