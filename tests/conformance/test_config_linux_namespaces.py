@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -200,6 +201,47 @@ def test_join_namespaces_by_path(rt: Runtime, cid: str, make_bundle: MakeBundle,
     assert inodes == [ns_inode(holder, k) for k in kinds.values()], out
     assert all(i != ns_inode("self", k) for i, k in zip(inodes, kinds.values(), strict=True)), out
     assert sleepers == "1", f"the holder's sleep is not visible in the joined pid namespace: {out}"
+
+
+@pytest.mark.spec("config-linux-namespaces-path-2")
+def test_join_mount_and_cgroup_namespaces_by_path(rt: Runtime, cid: str, make_bundle: MakeBundle) -> None:
+    """The test above joins pid, network, ipc and uts; mount and cgroup by
+    path too ("the namespace associated with that path", whatever the type).
+    The holder is a process of the host in new mount and cgroup namespaces
+    (a copy of the host's table, so the bundle's rootfs is found there, as
+    runc and pyruntime look for it after joining) with a tmpfs mounted, in
+    that namespace only, inside the rootfs: the container sees its file only
+    if its rootfs was set up in the joined namespace."""
+    script = "readlink /proc/self/ns/mnt; readlink /proc/self/ns/cgroup; cat /holder-mnt/f"
+    b = make_bundle(sh(script), name="joiner")  # the rootfs first; config.json again below
+    target = b / "rootfs" / "holder-mnt"
+    target.mkdir()
+    ready = b / "holder-ready"
+    holder = subprocess.Popen(
+        ["unshare", "--mount", "--cgroup", "--propagation", "private", "sh", "-c",
+         f"mount -t tmpfs pyrt-holder {target} && echo holder-file > {target}/f && touch {ready} && "
+         "exec sleep 60"], stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ready.exists(), "the holder did not come up"
+        want = [ns_inode(holder.pid, "mnt"), ns_inode(holder.pid, "cgroup")]
+        assert want != [ns_inode("self", "mnt"), ns_inode("self", "cgroup")]
+        assert not (target / "f").exists(), "the holder's tmpfs is visible on the host"
+
+        def mutate(c: dict[str, Any]) -> None:
+            set_namespace(c, "mount", f"/proc/{holder.pid}/ns/mnt")
+            set_namespace(c, "cgroup", f"/proc/{holder.pid}/ns/cgroup")
+
+        b = make_bundle(sh(script), mutate=mutate, name="joiner")
+        out = run_ok(rt, b, cid)
+        *inodes, marker = out.strip().splitlines()
+        assert inodes == want, out
+        assert marker == "holder-file", f"the rootfs was not set up in the joined mount namespace: {out}"
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 @pytest.fixture
