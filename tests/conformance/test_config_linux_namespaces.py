@@ -302,9 +302,18 @@ def test_unlisted_namespaces_are_inherited(rt: Runtime, cid: str, make_bundle: M
 
 
 @pytest.mark.spec("config-linux-namespaces-dup-1")
-def test_duplicate_namespace_types_are_an_error(rt: Runtime, cid: str, make_bundle: MakeBundle) -> None:
+@pytest.mark.parametrize("dup", [{"type": "network"}, {"type": "mount"}, {"type": "pid"}, {"type": "ipc"},
+                                 {"type": "uts"}, {"type": "cgroup", "twice": True},
+                                 {"type": "network", "path": "/proc/self/ns/net"}],
+                         ids=["network", "mount", "pid", "ipc", "uts", "cgroup", "network-new-and-path"])
+def test_duplicate_namespace_types_are_an_error(rt: Runtime, cid: str, make_bundle: MakeBundle,
+                                                dup: dict[str, Any]) -> None:
+    """Any type twice, not only network; also one entry new and one by path."""
     def mutate(c: dict[str, Any]) -> None:
-        c["linux"]["namespaces"].append({"type": "network"})
+        entry = {k: v for k, v in dup.items() if k != "twice"}
+        if dup.get("twice"):  # a type the base config does not list: add it twice
+            c["linux"]["namespaces"].append(dict(entry))
+        c["linux"]["namespaces"].append(entry)
 
     p = rt("run", "--bundle", str(make_bundle(["echo", "should-not-run"], mutate=mutate)), cid)
     assert p.returncode != 0, describe(p)
