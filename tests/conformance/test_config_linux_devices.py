@@ -110,12 +110,21 @@ DEFAULTS = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "u
 
 
 @pytest.mark.spec("config-linux-default-devices-1")
-def test_default_devices(rt: Runtime, cid: str, make_bundle: MakeBundle) -> None:
+@pytest.mark.parametrize("configured", [False, True], ids=["no-devices", "with-configured-devices"])
+def test_default_devices(rt: Runtime, cid: str, make_bundle: MakeBundle, configured: bool) -> None:
+    """"In addition to any devices configured": also with linux.devices set
+    (and its device-cgroup rules), the defaults are all there and work."""
+    mutate = _with_devices({"path": "/dev/conf-extra", "type": "c", "major": 1, "minor": 7,
+                            "fileMode": 0o666}) if configured else None
     script = ("for d in null zero full random urandom tty; do stat -c '%n|%F|%t|%T' /dev/$d; done; "
               "echo x > /dev/null && echo null-writes; wc -c < /dev/null; head -c 4 /dev/zero | od -An -tx1; "
               "{ echo x > /dev/full; } 2>&1; head -c 8 /dev/urandom | wc -c; head -c 8 /dev/random | wc -c")
-    out = run_ok(rt, make_bundle(sh(script)), cid)
+    if configured:
+        script += "; stat -c '%t:%T' /dev/conf-extra"
+    out = run_ok(rt, make_bundle(sh(script), mutate=mutate), cid)
     lines = out.strip().splitlines()
+    if configured:
+        assert lines.pop() == "1:7", out
     for line, (name, (major, minor)) in zip(lines[:6], DEFAULTS.items(), strict=True):
         path, kind, ma, mi = line.split("|")
         assert (path, kind, int(ma, 16), int(mi, 16)) == (f"/dev/{name}", "character special file", major,
