@@ -63,7 +63,8 @@ SENTENCES = [
       "path (string, OPTIONAL) - namespace file. This value MUST be an absolute path in the runtime mount "
       "namespace.", _NS, untestable=_AUTHOR_RULE),
     S("config-linux-namespaces-path-2", "MUST",
-      "The runtime MUST place the container process in the namespace associated with that path.", _NS),
+      "The runtime MUST place the container process in the namespace associated with that path.", _NS,
+      spec_vs_runc=_RUNC_NO_TIMENS + " (a time namespace joined by path; every other type is joined)"),
     S("config-linux-namespaces-path-3", "MUST",
       "The runtime MUST generate an error if path is not associated with a namespace of type type.", _NS),
     S("config-linux-namespaces-new-1", "MUST",

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.conformance.util import known_gap
 from tests.conftest import Runtime
 from tests.integration.test_namespaces import HOST_ID, ID_SIZE, _chown_tree, userns_dir  # noqa: F401
 from tests.support.bundle import base_config, write_bundle
@@ -30,6 +31,7 @@ from tests.support.isolation import (
 
 MakeBundle = Callable[..., Path]
 DAY = 86400
+_RUNC_NO_TIMENS = "runc 1.1.5 does not know the time namespace type (runc 1.2 added it)"
 
 PROC_NS = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts", "user": "user",
            "cgroup": "cgroup", "time": "time"}
@@ -239,6 +241,65 @@ def test_join_mount_and_cgroup_namespaces_by_path(rt: Runtime, cid: str, make_bu
         *inodes, marker = out.strip().splitlines()
         assert inodes == want, out
         assert marker == "holder-file", f"the rootfs was not set up in the joined mount namespace: {out}"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def _userns_bundle(dirpath: Path, busybox_rootfs: Path, args: list[str], user_path: str | None) -> Path:
+    cfg = base_config(args)
+    set_namespace(cfg, "user", user_path)
+    cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": ID_SIZE}]
+    cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": ID_SIZE}]
+    bundle = write_bundle(dirpath, cfg, rootfs_src=busybox_rootfs)
+    os.chmod(bundle, 0o755)
+    _chown_tree(bundle / "rootfs", HOST_ID, HOST_ID)
+    return bundle
+
+
+@pytest.mark.spec("config-linux-namespaces-path-2")
+def test_join_user_namespace_by_path(rt: Runtime, cid: str, busybox_rootfs: Path,
+                                     userns_dir: Path) -> None:  # noqa: F811
+    """The user namespace by path: the holder is a container with a new user
+    namespace (host ids 100000+ as 0+); the joiner names it by path, with the
+    same mappings (the namespace's own, which runc requires to be given)."""
+    hb = _userns_bundle(userns_dir / "holder", busybox_rootfs, ["sleep", "60"], None)
+    hpid = start_detached(rt, hb, cid + "h")
+    try:
+        jb = _userns_bundle(userns_dir / "joiner", busybox_rootfs,
+                            sh("readlink /proc/self/ns/user; id -u; cat /proc/self/uid_map"),
+                            f"/proc/{hpid}/ns/user")
+        lines = run_ok(rt, jb, cid).strip().splitlines()
+        assert lines[0] == ns_inode(hpid, "user") != ns_inode("self", "user"), lines
+        assert lines[1] == "0", lines
+        assert lines[2].split() == ["0", str(HOST_ID), str(ID_SIZE)], lines
+    finally:
+        rt("kill", cid + "h", "KILL")
+
+
+@pytest.mark.spec("config-linux-namespaces-path-2")
+def test_join_time_namespace_by_path(request: pytest.FixtureRequest, rt: Runtime, cid: str,
+                                     make_bundle: MakeBundle) -> None:
+    """The time namespace by path: the holder is a host process in a time
+    namespace whose boottime is a day ahead; the container must have its
+    clocks. runc 1.1.5 does not know the time type (runc 1.2 does): marked."""
+    if not os.path.exists("/proc/self/ns/time"):
+        pytest.skip("this kernel has no time namespaces (CONFIG_TIME_NS)")
+    known_gap(request, rt, _RUNC_NO_TIMENS, runtime="runc")
+    holder = subprocess.Popen(["unshare", "--time", "--boottime", str(DAY), "sleep", "60"],
+                              stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while ns_inode(holder.pid, "time") == ns_inode("self", "time") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        want = ns_inode(holder.pid, "time")
+        assert want != ns_inode("self", "time"), "the holder did not get its time namespace"
+        before = float(Path("/proc/uptime").read_text().split()[0])
+        b = make_bundle(sh("readlink /proc/self/ns/time; cat /proc/uptime"),
+                        mutate=lambda c: set_namespace(c, "time", f"/proc/{holder.pid}/ns/time"))
+        inode, uptime = run_ok(rt, b, cid).strip().splitlines()
+        assert inode == want
+        assert before + DAY <= float(uptime.split()[0]) < before + DAY + 120, uptime
     finally:
         holder.kill()
         holder.wait()
