@@ -326,10 +326,21 @@ def test_join_bind_mounted_namespace_file(rt: Runtime, cid: str, make_bundle: Ma
 
 
 @pytest.mark.spec("config-linux-namespaces-path-3")
+@pytest.mark.parametrize("ns_type,other", [("network", "uts"), ("mount", "net"), ("pid", "ipc"), ("uts", "pid"),
+                                           ("ipc", "mnt"), ("cgroup", "net"), ("user", "uts")],
+                         ids=lambda v: v)
 def test_join_namespace_of_another_type_is_an_error(rt: Runtime, cid: str, make_bundle: MakeBundle,
-                                                    holder: int) -> None:
-    b = make_bundle(["echo", "should-not-run"],
-                    mutate=lambda c: set_namespace(c, "network", f"/proc/{holder}/ns/uts"))
+                                                    holder: int, ns_type: str, other: str) -> None:
+    """Each type given a namespace file of another type (a runtime that
+    calls setns(2) with nstype 0 joins whatever the file is)."""
+    def mutate(c: dict[str, Any]) -> None:
+        c.pop("hostname", None)
+        set_namespace(c, ns_type, f"/proc/{holder}/ns/{other}")
+        if ns_type == "user":
+            c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": ID_SIZE}]
+            c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": ID_SIZE}]
+
+    b = make_bundle(["echo", "should-not-run"], mutate=mutate)
     p = rt("run", "--bundle", str(b), cid)
     assert p.returncode != 0, describe(p)
     assert "should-not-run" not in p.stdout, describe(p)
