@@ -154,8 +154,13 @@ def update_ldcache(stdin: bytes, folders: list[str], ldconfig: str | None) -> No
 
 def cover_proc(stdin: bytes, dev_root: str) -> None:
     """The /proc/driver/nvidia cover, showing the GPUs whose nodes the
-    config's linux.devices has."""
-    rootfs, pid, cfg = _rootfs(stdin)
+    config's linux.devices has. The hook runs in the container's mount
+    namespace, before pivot_root: the Injector enters that namespace through
+    our own pid as the mounted (host's) /proc names it; the state's pid is
+    the one the container sees (1 in a new pid namespace), which names
+    another process there."""
+    rootfs, _, cfg = _rootfs(stdin)
+    pid = int(os.readlink("/proc/self"))
     source = os.path.join(dev_root, "proc/driver/nvidia")
     if not os.path.isdir(source):
         return

@@ -61,16 +61,14 @@ def _reaches(path: str, fd: int) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-_host_pid = 0  # hooks: our pid as the host sees it, read before pivot_root
-
-
 def _state_json(plan: InitPlan, status: str) -> str:
     from pyruntime.hooks import state_json  # loaded by create when the config has the init's hooks
 
-    # hooks: the state's pid is "as seen by the host" (runtime-spec; runc 1.1.5
-    # passes getpid(), i.e. 1 in a new pid namespace).
+    # hooks: these run in the container's namespaces, where the state's pid is "the
+    # pid as seen by the container" (runtime.md, State): getpid(), 1 in a new pid
+    # namespace, as runc passes it.
     return state_json(plan.cfg.data.get("ociVersion") or "", plan.cid, status,
-                      _host_pid or os.getpid(), plan.cfg.bundle, plan.cfg.annotations)
+                      os.getpid(), plan.cfg.bundle, plan.cfg.annotations)
 
 
 def _wait_without_process(chan: Channel) -> None:
@@ -164,13 +162,6 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
         os._exit(1)
     if msg.get("t") != "ok":
         return
-    if hooks.get("createContainer") or hooks.get("startContainer"):
-        # hooks: the host's /proc is still mounted at /proc here
-        global _host_pid
-        try:
-            _host_pid = int(os.readlink("/proc/self"))
-        except (OSError, ValueError):
-            pass
     if hooks.get("createContainer"):
         from pyruntime.hooks import run_hooks  # loaded by create before the fork
 

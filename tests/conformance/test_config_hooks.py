@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from tests.conformance.test_runtime_state import check_schema
-from tests.conformance.util import known_gap
 from tests.conftest import Runtime
 from tests.integration.probes import alive, create, must, remove_cgroups, wait_for
 from tests.support.config_fields import create_refused
@@ -216,13 +215,11 @@ def test_runtime_namespace_hooks_get_the_pid_seen_by_the_runtime(lifecycle: Life
 
 @pytest.mark.spec("config-hooks-state-1", "runtime-state-5")
 def test_container_namespace_hooks_get_the_pid_seen_by_the_container(
-        request: pytest.FixtureRequest, rt: Runtime, lifecycle: Lifecycle, logdir: Path) -> None:
+        lifecycle: Lifecycle, logdir: Path) -> None:
     """runtime.md "State", pid: "For hooks executed in the container namespace,
     it is the pid as seen by the container": createContainer and
     startContainer run in the container's new pid namespace, where the
     container process is pid 1 (the host pid means nothing there)."""
-    known_gap(request, rt, "pyruntime passes createContainer and startContainer the host's pid of the "
-              "container process (runtime-spec 1.0's \"as seen by the host\"), not the container's (1)")
     assert lifecycle.container_ns["pid"] != ns_of_pid("self")["pid"]
     for kind in ("createContainer", "startContainer"):
         assert json.loads(seen(logdir, kind, "stdin"))["pid"] == 1, kind

@@ -167,16 +167,15 @@ def test_state_on_stdin(rt: Any, cid: str, make_bundle: MakeBundle, logdir: Path
 
 
 @pytest.mark.usefixtures("leftovers")
-def test_container_hooks_get_the_host_pid(rt: Any, cid: str, make_bundle: MakeBundle,
-                                          logdir: Path) -> None:
+def test_container_hooks_get_the_pid_the_container_sees(rt: Any, cid: str, make_bundle: MakeBundle,
+                                                        logdir: Path) -> None:
+    """runtime.md, State: "For hooks executed in the container namespace, it
+    is the pid as seen by the container": 1 in the new pid namespace (runc
+    passes getpid() too)."""
     bundle = logging_bundle(make_bundle, logdir, kinds=["createContainer", "startContainer"])
-    pid, _ = run_all(rt, cid, bundle, logdir)
-    if is_runc(rt):
-        assert stdin_of(logdir, "createContainer")["pid"] == 1
-        pytest.xfail("runc 1.1.5 passes getpid() inside the container (1) to createContainer and "
-                     "startContainer; the spec's pid is the one seen by the host")
-    assert stdin_of(logdir, "createContainer")["pid"] == pid
-    assert stdin_of(logdir, "startContainer")["pid"] == pid
+    run_all(rt, cid, bundle, logdir)
+    assert stdin_of(logdir, "createContainer")["pid"] == 1
+    assert stdin_of(logdir, "startContainer")["pid"] == 1
 
 
 @pytest.mark.usefixtures("leftovers")
