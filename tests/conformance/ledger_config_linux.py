@@ -44,7 +44,7 @@ _NS_TYPES = {
 _RUNC_NO_TIMENS = ("runc 1.1.5 does not know the time namespace type (runc 1.2 added it) and refuses "
                    "the config; the test follows the spec")
 _RUNC_ERRNO = ("runc 1.1.5 ignores errnoRet/defaultErrnoRet on an action that takes no errno (ALLOW, LOG, "
-               "KILL) and runs the container; the test follows the spec")
+               "KILL, KILL_PROCESS, KILL_THREAD, TRAP) and runs the container; the test follows the spec")
 _RUNC_NO_NETDEV = ("runc 1.1.5 predates runtime-spec 1.3 and ignores linux.netDevices (runc 1.3 applies "
                    "it); the test follows the spec")
 

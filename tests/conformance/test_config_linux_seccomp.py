@@ -30,12 +30,21 @@ def with_seccomp(profile: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
 
 # ---------------------------------------------------------------- errnoRet
 
+def _control(rt: Runtime, cid: str, make_bundle: MakeBundle, prof: dict[str, Any]) -> None:
+    """The same profile without the errno runs: the refusal below is about
+    the errno, not about the profile's actions (a runtime refusing every
+    ALLOW/LOG/KILL/TRAP rule would pass without it)."""
+    p = rt("run", "--bundle", str(make_bundle(["echo", "control-ran"], mutate=with_seccomp(prof), name="control")),
+           cid + "-ctl")
+    assert p.returncode == 0 and p.stdout.strip() == "control-ran", describe(p)
+
 @pytest.mark.spec("config-linux-seccomp-1")
 @pytest.mark.parametrize("action", ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG"])
 def test_default_errno_ret_on_an_action_without_errno_fails(rt: Runtime, cid: str, make_bundle: MakeBundle,
                                                             action: str) -> None:
-    prof = {"defaultAction": action, "defaultErrnoRet": 38,
-            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}
+    prof = {"defaultAction": action, "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}
+    _control(rt, cid, make_bundle, prof)
+    prof["defaultErrnoRet"] = 38
     p = rt("run", "--bundle", str(make_bundle(["echo", "should-not-run"], mutate=with_seccomp(prof))), cid)
     assert p.returncode != 0, describe(p)
     assert "should-not-run" not in p.stdout
@@ -43,11 +52,13 @@ def test_default_errno_ret_on_an_action_without_errno_fails(rt: Runtime, cid: st
 
 
 @pytest.mark.spec("config-linux-seccomp-9")
-@pytest.mark.parametrize("action", ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_KILL"])
+@pytest.mark.parametrize("action", ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+                                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP"])
 def test_errno_ret_on_an_action_without_errno_fails(rt: Runtime, cid: str, make_bundle: MakeBundle,
                                                     action: str) -> None:
-    prof = {"defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{"names": ["mkdir"], "action": action, "errnoRet": 38}]}
+    prof: dict[str, Any] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": action}]}
+    _control(rt, cid, make_bundle, prof)
+    prof["syscalls"][0]["errnoRet"] = 38
     p = rt("run", "--bundle", str(make_bundle(["echo", "should-not-run"], mutate=with_seccomp(prof))), cid)
     assert p.returncode != 0, describe(p)
     assert "should-not-run" not in p.stdout
