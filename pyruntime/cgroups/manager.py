@@ -296,7 +296,9 @@ class Manager:
         Every directory is tried (runc's RemovePaths goes on past a failure);
         what stays busy is named in the PyruntimeError raised at the end."""
         dirs = [d for leaf in self.own_created() for d in _tree(leaf)]
-        self._kill_left(dirs)
+        if self.procs():
+            self.signal_all(signal.SIGKILL)
+        self._thaw_subs(dirs)
         left = self._rmdir_all(list(reversed(dirs)), attempts=self.RMDIR_ATTEMPTS)
         if left:
             busy = " (a process that could not be killed is still inside)" if any(
@@ -306,12 +308,10 @@ class Manager:
         self.created = []
 
     def _kill_left(self, dirs: list[str]) -> None:
-        """SIGKILL every process in the container's cgroups (through the
-        freezer, so none forks past us), and in what we remove on any other
-        hierarchy (a process moved in from outside), then thaw the
-        sub-cgroups frozen on their own: a v1 FROZEN cgroup stays frozen when
-        its parent is thawed, and a frozen task does not die of SIGKILL until
-        it is thawed, so its cgroup would stay busy forever."""
+        """For directories found busy: SIGKILL every process in the
+        container's cgroups again (through the freezer, so none forks past
+        us), and what is in dirs on any hierarchy (a process moved in from
+        outside), then thaw the sub-cgroups frozen on their own."""
         if self.procs():
             self.signal_all(signal.SIGKILL)
         for pid in self._pids_in(dirs):
@@ -322,6 +322,9 @@ class Manager:
         self._thaw_subs(dirs)
 
     def _thaw_subs(self, dirs: list[str]) -> None:
+        """A v1 FROZEN cgroup stays frozen when its parent is thawed, and a
+        frozen task does not die of SIGKILL until it is thawed: its cgroup
+        would stay busy forever."""
         top = self.paths.get("freezer")
         for d in dirs:
             if top and d.startswith(top + "/"):
@@ -362,12 +365,21 @@ class Manager:
             left = still
             if not left:
                 break
-            if attempt % 20 == 19:
+            if attempt % 20 == 0:
                 self._kill_left(left)
             time.sleep(0.005)
         return failed | dict.fromkeys(left, busy)
 
 
 def _tree(top: str) -> list[str]:
-    """top and every cgroup below it, parents first ([] when top is gone)."""
-    return [d for d, _subdirs, _files in os.walk(top)] if os.path.isdir(top) else []
+    """top and every cgroup below it, parents first ([] when top is gone).
+    A kernfs directory's st_nlink is 2 + its subdirectories: one stat tells
+    a leaf without sub-cgroups (nearly always) from one to walk (~0.2 ms a
+    directory: delete looks at one per hierarchy)."""
+    try:
+        st = os.stat(top)
+    except OSError:
+        return []
+    if st.st_nlink <= 2:
+        return [top]
+    return [d for d, _subdirs, _files in os.walk(top)]

@@ -243,3 +243,60 @@ def test_parallel_lifecycles_under_one_new_parent(runtime: Any, cid: str, make_b
                     assert not leaf.exists(), f"cgroup {leaf} left"
     finally:
         remove_test_cgroups(parent)
+
+
+def test_creates_racing_deletes_under_one_new_parent(runtime: Any, cid: str, make_bundle: MakeBundle,
+                                                      tmp_path: Path) -> None:
+    """The classic rmdir-vs-mkdir race on a pod's parent cgroup: while the
+    containers under /<parent> are deleted (delete --force), new ones are
+    created under the same /<parent>, all at once, 20 rounds of 5 deletes
+    and 5 creates (200 commands), the first round's parent new. A delete
+    that removed a parent it found empty (pyruntime before a94d4ed) made a
+    create's mkdir of its leaf fail with ENOENT, or its own rmdir fail with
+    EBUSY when a create got there first. Every create and delete answers 0,
+    each created container is whole (created, in its own leaf under the
+    parent), and at the end no leaf and no state dir is left; the parent
+    stays, as runc 1.1.5 leaves it. Same on runc."""
+    from tests.support.cgfiles import remove_test_cgroups
+
+    rootfs = make_bundle(["sleep", "300"]) / "rootfs"
+    parent = f"/pyrt-crd-{cid}"
+    k, rounds = 5, 20
+
+    def bundle(i: str) -> Path:
+        b = tmp_path / f"b-{i}"
+        b.mkdir()
+        cfg = json.loads((rootfs.parent / "config.json").read_text())
+        cfg["root"] = {"path": str(rootfs), "readonly": True}
+        cfg["linux"]["cgroupsPath"] = f"{parent}/{i}"
+        (b / "config.json").write_text(json.dumps(cfg))
+        return b
+
+    live: list[str] = []
+    try:
+        for r in range(rounds + 1):
+            new = [f"{cid}-{r}-{i}" for i in range(k)] if r < rounds else []
+            bundles = {i: bundle(i) for i in new}
+            cmds = [("delete", "--force", i) for i in live] + [
+                ("create", "--bundle", str(bundles[i]), i) for i in new]
+            results = _concurrently(len(cmds), lambda n, cmds=cmds: run_nocapture(runtime, *cmds[n]))
+            failed = [(c, p.returncode, p.stderr) for c, p in zip(cmds, results, strict=True) if p.returncode]
+            assert not failed, (r, failed)
+            for i in live:
+                assert not (runtime.root / i).exists(), f"state dir of {i} left"
+                for h in _cgroup_hierarchies():
+                    assert not (h / parent.lstrip("/") / i).exists(), f"cgroup {h}{parent}/{i} left"
+            for i in new:
+                st = state_json(runtime, i)
+                assert st is not None and st["status"] == "created", (i, st)
+                cg = Path(f"/proc/{st['pid']}/cgroup").read_text()
+                assert f":{parent}/{i}\n" in cg, cg
+            live = new
+        for h in _cgroup_hierarchies():
+            par = h / parent.lstrip("/")
+            if par.is_dir():  # runc and pyruntime leave the parent (pure v2: only the one tree)
+                assert [d.name for d in par.iterdir() if d.is_dir()] == [], par
+    finally:
+        for i in live:
+            runtime("delete", "--force", i)
+        remove_test_cgroups(parent)
