@@ -35,6 +35,19 @@ def _write(path: str, value: str) -> None:
         os.close(fd)
 
 
+def _fill_from_ancestors(d: str, f: str) -> str:
+    """The value of cpuset file f in d, copied down from the nearest
+    ancestor that has one into every empty level on the way. The
+    hierarchy's root (whose parent has no such file) is never empty."""
+    value = _read(os.path.join(d, f)).strip()
+    parent = os.path.dirname(d)
+    if value or not os.path.exists(os.path.join(parent, f)):
+        return value
+    value = _fill_from_ancestors(parent, f)
+    _write(os.path.join(d, f), value or "\n")
+    return value
+
+
 def _read(path: str) -> str:
     with open(path) as f:
         return f.read()
@@ -133,11 +146,12 @@ class Manager:
     @staticmethod
     def _inherit_cpuset(d: str) -> None:
         # A new v1 cpuset has no cpus or mems; joining it fails with ENOSPC
-        # until they are copied from the parent.
-        parent = os.path.dirname(d)
+        # until they are copied from the parent. A parent that a parallel
+        # create has just made may still be empty too: fill each empty level
+        # from the nearest filled ancestor down (runc's ensureParent copies
+        # at every level the same way).
         for f in ("cpuset.cpus", "cpuset.mems"):
-            if not _read(os.path.join(d, f)).strip():
-                _write(os.path.join(d, f), _read(os.path.join(parent, f)).strip() or "\n")
+            _fill_from_ancestors(d, f)
 
     def check_not_frozen(self) -> None:
         """A container placed in a frozen cgroup would never run: its init

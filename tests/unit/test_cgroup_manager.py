@@ -192,6 +192,23 @@ def test_create_makes_missing_directories_parents_first(cgroot: tuple[Path, Fake
     assert str(base / "memory" / "parent") not in m.created
 
 
+def test_create_fills_an_empty_cpuset_parent_a_parallel_create_made(cgroot: tuple[Path, FakeCgroupOs]) -> None:
+    """Two creates under one new pod cgroup: the other made parent/pod but has
+    not copied cpus and mems into it yet. Ours finds pod existing, and must
+    fill it (from parent) before its leaf: a leaf copied from the empty pod
+    stays empty and joining it is ENOSPC (seen 1 run in 15 of
+    test_creates_racing_deletes_under_one_new_parent)."""
+    base, fake = cgroot
+    fake.mkdir(str(base / "cpuset" / "parent" / "pod"))  # the other create, midway
+    m = Manager.for_config("pod/ctr", "ignored")
+    m.create()
+    for level in ("pod", "pod/ctr"):
+        d = base / "cpuset" / "parent" / level
+        assert (d / "cpuset.cpus").read_text().strip() == "0-3", level
+        assert (d / "cpuset.mems").read_text().strip() == "0", level
+    assert str(base / "cpuset" / "parent" / "pod") not in m.created
+
+
 def test_create_is_idempotent_for_existing_dirs(cgroot: tuple[Path, FakeCgroupOs]) -> None:
     base, _ = cgroot
     (base / "memory" / "parent" / "ctr").mkdir()
