@@ -20,7 +20,7 @@ APPLIED: dict[str, set[str] | None] = {
     "hugepageLimits": None,
     "pids": {"limit"},
     "devices": None,  # the whole list
-    "unified": None,  # cgroup v2 files: the v1 Manager refuses them (as runc does)
+    "unified": None,  # cgroup v2 files (cgroups/unified.py); a v1-only host refuses them
 }
 
 
@@ -34,6 +34,11 @@ def _is_set(v: Any) -> bool:
 def check_resources(res: dict[str, Any] | None) -> None:
     for group, value in (res or {}).items():
         field = f"linux.resources.{group}"
+        if group == "unified" and value:
+            from pyruntime.cgroups import unified
+
+            unified.check_keys(value)  # before anything is made
+            continue
         if group not in APPLIED:
             if _is_set(value):
                 raise ConfigError(f"{field}: not supported by this version of pyruntime", field=field)

@@ -221,15 +221,6 @@ class V2Manager(Manager):
         if pids.get("limit") is not None:
             lim = int(pids["limit"])  # runtime-spec 1.3: 0 is a limit; -1 (any negative) is none
             self._set2("pids.max", "max" if lim < 0 else str(lim), "linux.resources.pids.limit")
-        for key, value in (res.get("unified") or {}).items():
-            # Each entry is a file of the container's cgroup (runtime-spec "unified"):
-            # a plain name, and one a controller of this cgroup provides.
-            fld = f"linux.resources.unified.{key}"
-            if "/" in key or key.startswith(".") or not key:
-                raise PyruntimeError(f"{fld}: not a cgroup file name", field=fld)
-            if not os.path.exists(os.path.join(self.path, key)):
-                raise PyruntimeError(f"{fld}: no such cgroup file (is its controller enabled?)", field=fld)
-            self._set2(key, str(value), fld)
         if res.get("cpu"):
             self._apply_cpu(res["cpu"])
         if res.get("blockIO"):
@@ -251,6 +242,11 @@ class V2Manager(Manager):
         from pyruntime.cgroups import ebpf
 
         ebpf.set_device_filter(self.path, res.get("devices") or [], DEFAULT_ALLOWED)
+        if res.get("unified"):
+            # last, as runc 1.2 and crun: a unified file wins over the same file set above
+            from pyruntime.cgroups import unified
+
+            unified.apply(self.path, res["unified"], self.mount)
 
     def _apply_cpu(self, cpu: dict[str, Any]) -> None:
         f = "linux.resources.cpu"
@@ -313,7 +309,8 @@ class V2Manager(Manager):
                                  field=field, path=target, errno=e.errno) from None
 
     def join_self(self) -> None:
-        _write(os.path.join(self.path, "cgroup.procs"), "0")
+        if self.born_inside != self.path:  # not forked into it (Manager.fork)
+            _write(os.path.join(self.path, "cgroup.procs"), "0")
 
     # -- processes (procs: Manager's, the subtree's cgroup.procs) --------------------
     def freeze(self, frozen: bool) -> bool:

@@ -120,8 +120,10 @@ def create(o: CreateOptions) -> tuple[Container, Spawned]:
         if sd_unit is not None:
             mgr = systemd.for_config(sd_unit, o.cid, cgroup_mounts, cfg.linux.get("resources"))
         else:
+            # every hierarchy, the cgroup2 one of a hybrid host too (runc); a rootless
+            # caller's only when needed (a user's delegation is often v1 only)
             mgr = factory.for_config(cfg.linux.get("cgroupsPath"), o.cid, cgroup_mounts,
-                                     with_unified=cfg.new_ns("cgroup") or
+                                     with_unified=not rootless.cgroups_rootless() or cfg.new_ns("cgroup") or
                                      Manager.needs_unified(cfg.linux, cgroup_mounts))
             if rootless.cgroups_rootless():  # only the cgroups we may use (rootless.py)
                 mgr = rootless.prune_cgroups(mgr, cfg.linux.get("resources"), cfg.linux.get("cgroupsPath"))

@@ -306,7 +306,8 @@ def _spawn(plan: ExecPlan) -> tuple[int, int]:
     once it has exec'd."""
     sc.sys()  # load the compiled module now
     parent, child = Channel.pair()
-    t1 = os.fork()
+    # born in the container's cgroup2 cgroup where it can be (cgroups/manager.py)
+    t1 = plan.cgroup.fork() if plan.cgroup is not None and not plan.cgroup_files else os.fork()
     if t1 == 0:
         parent.close()
         tenant_main(plan, child)  # never returns

@@ -35,7 +35,7 @@ def spawn(plan: InitPlan, on_pid: Callable[[int], None], run_hooks: Callable[[in
     can be cleaned up); run_hooks(pid) runs prestart + createRuntime."""
     sc.sys()  # load the compiled module now: the children must not import anything
     parent, child = Channel.pair()
-    inter = os.fork()
+    inter = plan.cgroup.fork()  # born in its cgroup2 cgroup where it can be (cgroups/manager.py)
     if inter == 0:
         parent.close()
         for fd in plan.close_in_child:

@@ -254,6 +254,15 @@ def set_name(name: str) -> None:
         raise _fail(r, "prctl(PR_SET_NAME)")
 
 
+def fork_into_cgroup(cgroup_fd: int) -> int:
+    """fork, the child born in the cgroup2 directory cgroup_fd (clone3
+    CLONE_INTO_CGROUP): the child's pid, 0 in the child, -errno when no
+    child was made (ENOSYS before Linux 5.7; the cgroup's own refusals)."""
+    from pyruntime.syscalls import _kernel
+
+    return _kernel.fork_into_cgroup(cgroup_fd)
+
+
 def flock(fd: int, operation: int) -> None:
     """flock(2) (fcntl.LOCK_* values), waiting through signals as fcntl.flock does."""
     from pyruntime.syscalls import _kernel

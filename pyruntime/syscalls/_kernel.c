@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <poll.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdint.h>
 #include <string.h>
@@ -470,7 +471,41 @@ static PyObject *k_link_up(PyObject *self, PyObject *args)
     return PyLong_FromLong(r);
 }
 
+/* fork(2) as os.fork does it (the interpreter's before/after-fork steps),
+ * through clone3(CLONE_INTO_CGROUP) (Linux 5.7): the child is born in the
+ * cgroup2 directory cgroup_fd. Moving a process in later through
+ * cgroup.procs takes cgroup_threadgroup_rwsem for writing, whose
+ * rcu_sync_enter waits an RCU grace period; clone3 takes it for reading.
+ * The caller is single-threaded (no malloc lock can be held meanwhile).
+ * Returns the child's pid, 0 in the child, or -errno (no child). */
+struct k_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+        set_tid, set_tid_size, cgroup;
+};
+
+static PyObject *k_fork_into_cgroup(PyObject *self, PyObject *args)
+{
+    int cgroup_fd;
+    if (!PyArg_ParseTuple(args, "i", &cgroup_fd))
+        return NULL;
+    struct k_clone_args ca;
+    memset(&ca, 0, sizeof ca);
+    ca.flags = 0x200000000ULL; /* CLONE_INTO_CGROUP */
+    ca.exit_signal = SIGCHLD;
+    ca.cgroup = (uint64_t)cgroup_fd;
+    PyOS_BeforeFork();
+    long pid = syscall(SYS_clone3, &ca, sizeof ca);
+    int saved = errno;
+    if (pid == 0) {
+        PyOS_AfterFork_Child();
+        return PyLong_FromLong(0);
+    }
+    PyOS_AfterFork_Parent();
+    return PyLong_FromLong(pid < 0 ? -(long)saved : pid);
+}
+
 static PyMethodDef methods[] = {
+    {"fork_into_cgroup", k_fork_into_cgroup, METH_VARARGS, "clone3(CLONE_INTO_CGROUP, cgroup_fd) as fork"},
     {"mount", k_mount, METH_VARARGS, "mount(source|None, target, fstype|None, flags, data|None)"},
     {"umount2", k_umount2, METH_VARARGS, "umount2(target, flags)"},
     {"pivot_root", k_pivot_root, METH_VARARGS, "pivot_root(new_root, put_old)"},

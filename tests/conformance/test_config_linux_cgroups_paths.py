@@ -34,7 +34,6 @@ from tests.support.isolation import (
 
 MakeBundle = Callable[..., Path]
 Mutate = Callable[[dict[str, Any]], None]
-UNIFIED_GAP = "linux.resources.unified not implemented yet (refused by name at create)"
 
 
 # ---------------------------------------------------------------- host facts
@@ -167,8 +166,7 @@ def test_absolute_path_is_relative_to_each_mount_point(rt: Runtime, cid: str, cg
 
 
 @pytest.mark.spec("config-linux-cgroups-path-2")
-def test_absolute_path_on_the_cgroup2_hierarchy_of_a_hybrid_host(request: pytest.FixtureRequest, rt: Runtime,
-                                                                 cid: str, cgpath: str,
+def test_absolute_path_on_the_cgroup2_hierarchy_of_a_hybrid_host(rt: Runtime, cid: str, cgpath: str,
                                                                  make_bundle: MakeBundle) -> None:
     """"Relative to the cgroups mount point": on a hybrid host that is each
     v1 mount point and the cgroup2 one (/sys/fs/cgroup/unified here) as well;
@@ -176,9 +174,6 @@ def test_absolute_path_on_the_cgroup2_hierarchy_of_a_hybrid_host(request: pytest
     cgroupsPath in the cgroup2 hierarchy too."""
     if not v1_hierarchies() or cgroup2_mount() is None:
         pytest.skip("not a hybrid host (v1 hierarchies and a cgroup2 one)")
-    known_gap(request, rt, "pyruntime joins the cgroup2 hierarchy of a hybrid host only when needed (a cgroup "
-                           "namespace, a hugetlb limit there): joining costs an RCU grace period (~12 ms), so "
-                           "a plain container's init stays in that hierarchy's root")
     v2 = cgroup2_mount()
     assert v2 is not None
     pid = create_detached(rt, make_bundle(["sleep", "60"], mutate=with_path(cgpath)), cid)
@@ -403,7 +398,6 @@ def test_unified_enables_needed_controller(request: pytest.FixtureRequest, rt: R
                                            cgpath: str, make_bundle: MakeBundle) -> None:
     if "hugetlb" not in _v2_controllers() or "2MB" not in _hugepage_sizes():
         pytest.skip("needs the hugetlb controller on the cgroup2 hierarchy and 2MB huge pages")
-    known_gap(request, rt, UNIFIED_GAP)
     if not unified_mode():
         known_gap(request, rt, "runc 1.1.5 refuses unified on a hybrid host", runtime="runc")
     limit = str(4 << 20)
@@ -418,7 +412,6 @@ def test_unified_unknown_key_still_written(request: pytest.FixtureRequest, rt: R
                                            cgpath: str, make_bundle: MakeBundle) -> None:
     if cgroup2_mount() is None:
         pytest.skip("no cgroup2 hierarchy on this host")
-    known_gap(request, rt, UNIFIED_GAP)
     if not unified_mode():
         known_gap(request, rt, "runc 1.1.5 refuses unified on a hybrid host", runtime="runc")
     # cgroup.max.depth: a core file no runtime needs to know about
@@ -439,7 +432,6 @@ def test_unified_missing_controller_is_an_error(request: pytest.FixtureRequest, 
         pytest.skip(f"the {ctrl} controller is present on this host")
     if cgroup2_mount() is None:
         pytest.skip("no cgroup2 hierarchy on this host")
-    known_gap(request, rt, UNIFIED_GAP)
     if not unified_mode():
         known_gap(request, rt, "runc 1.1.5 refuses unified on a hybrid host", runtime="runc")
     b = make_bundle(["sleep", "60"], mutate=with_path(cgpath + "-ctl", resources(unified={"cgroup.max.depth": "3"})),

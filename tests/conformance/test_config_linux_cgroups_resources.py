@@ -125,10 +125,6 @@ def test_memory_minus_one_is_unlimited(request: pytest.FixtureRequest, rt: Runti
         values["memory.memsw.limit_in_bytes"] = str(64 * MIB)
         mem["swap"] = -1
     preset("memory", cgpath, values)
-    if memsw:
-        known_gap(request, rt, "pyruntime writes memory.limit_in_bytes before memory.memsw.limit_in_bytes: "
-                               "raising the limit above the present memsw limit is EINVAL (runc raises memsw "
-                               "first when the new limit is -1 or above the current one)")
     pid = create_in(rt, make_bundle, cid, cgpath, resources(memory=mem))
     d = v1_dir(pid, "memory")
     for f in values:

@@ -194,6 +194,37 @@ def test_memory_files_are_written(rt: Any, cid: str, cgpath: str, make_bundle: M
         assert int((d / "memory.swap.max").read_text()) == 16 * MIB
 
 
+def test_unified_overrides_other_fields_and_is_written(rt: Any, cid: str, cgpath: str,
+                                                      make_bundle: MakeBundle) -> None:
+    """linux.resources.unified: each key a file of the container's cgroup,
+    applied last (runc 1.2, crun): memory.max from unified wins over limit."""
+    def edit(c: dict[str, Any]) -> None:
+        c["linux"]["resources"] = {"memory": {"limit": 32 * MIB},
+                                   "unified": {"memory.max": str(48 * MIB), "cgroup.max.depth": "3",
+                                               "pids.max": "20"}}
+    create_detached(rt, make_bundle(["sleep", "60"], mutate=with_path(cgpath, edit)), cid)
+    d = cgdir(cgpath)
+    assert int((d / "memory.max").read_text()) == 48 * MIB, "unified is not applied last"
+    assert (d / "cgroup.max.depth").read_text().strip() == "3"
+    assert (d / "pids.max").read_text().strip() == "20"
+
+
+@pytest.mark.parametrize("key", ["../memory.max", "..", "memory.pyrtbogus", "pyrtbogus.max"])
+def test_unified_bad_key_is_named_and_leaves_nothing(rt: Any, cid: str, cgpath: str,
+                                                     make_bundle: MakeBundle, key: str) -> None:
+    def edit(c: dict[str, Any]) -> None:
+        c["linux"]["resources"] = {"unified": {key: "1"}}
+    p = rt("create", "--bundle", str(make_bundle(["true"], mutate=with_path(cgpath, edit))), cid)
+    assert p.returncode != 0, describe(p)
+    named = f'linux.resources.unified["{key}"]'
+    if "runc" in Path(rt.path).name:
+        assert key.split(".")[0] in p.stderr or "unified" in p.stderr, describe(p)
+    else:
+        assert named in p.stderr or json.dumps(named)[1:-1] in p.stderr, describe(p)
+    assert rt("state", cid).returncode != 0, "a refused create left a container"
+    assert not cgdir(cgpath).exists(), f"{cgdir(cgpath)} left behind"
+
+
 def test_swap_below_limit_is_an_error(rt: Any, cid: str, cgpath: str, make_bundle: MakeBundle) -> None:
     b = make_bundle(["true"], mutate=with_path(cgpath, _memory(32 * MIB, 16 * MIB)))
     p = rt("create", "--bundle", str(b), cid)

@@ -12,8 +12,9 @@ import pytest
 from pyruntime.cgroups import ebpf, factory, v2
 from pyruntime.cgroups.devices import DEFAULT_ALLOWED
 from pyruntime.cgroups.manager import Manager
+from pyruntime.cgroups.support import check_resources
 from pyruntime.cgroups.v2 import V2Manager, shares_to_weight, swap_v2
-from pyruntime.errors import PyruntimeError
+from pyruntime.errors import ConfigError, PyruntimeError
 
 MIB = 1 << 20
 
@@ -229,3 +230,94 @@ def test_frozen_cgroup_is_refused(tree: Path) -> None:
     with pytest.raises(PyruntimeError) as e:
         V2Manager(str(d), mount=str(tree)).check_not_frozen()
     assert e.value.field == "linux.cgroupsPath"
+
+
+# ---------------------------------------------------------------- linux.resources.unified
+
+def test_unified_written_last_and_line_by_line(tree: Path, filters: list[Any]) -> None:
+    d = tree / "c"
+    d.mkdir()
+    (d / "cgroup.controllers").write_text("memory io\n")
+    files(d, "memory.max", "io.max", "cgroup.max.depth")
+    V2Manager(str(d), mount=str(tree)).apply({"memory": {"limit": 32 * MIB},
+                                              "unified": {"memory.max": str(48 * MIB), "cgroup.max.depth": "3",
+                                                          "io.max": "8:0 rbps=1\n8:16 wbps=2\n"}})
+    assert (d / "memory.max").read_text() == str(48 * MIB), "unified must win over memory.limit"
+    assert (d / "cgroup.max.depth").read_text() == "3"
+    assert (d / "io.max").read_text() == "8:16 wbps=2", "each line is its own write (the last one stays here)"
+
+
+@pytest.mark.parametrize("key", ["../memory.max", "a/b", "..", "", "x..y"])
+def test_unified_bad_key_refused_before_anything(key: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        check_resources({"unified": {key: "1"}})
+    assert e.value.field == f'linux.resources.unified["{key}"]'
+
+
+def test_unified_value_must_be_a_string() -> None:
+    with pytest.raises(ConfigError, match=r'unified\["pids.max"\]'):
+        check_resources({"unified": {"pids.max": 3}})
+
+
+def test_unified_controller_not_offered_or_file_missing(tree: Path, filters: list[Any]) -> None:
+    d = tree / "c"
+    d.mkdir()
+    (d / "cgroup.controllers").write_text("memory\n")
+    (tree / "cgroup.controllers").write_text("memory\n")
+    m = V2Manager(str(d), mount=str(tree))
+    with pytest.raises(ConfigError, match=r'unified\["rdma.max"\]: the rdma controller is not available'):
+        m.apply({"unified": {"rdma.max": "max"}})
+    with pytest.raises(ConfigError, match=r'unified\["memory.pyrtbogus"\].*no such file'):
+        m.apply({"unified": {"memory.pyrtbogus": "1"}})
+
+
+def test_unified_enables_an_offered_controller_in_the_parents(tree: Path, filters: list[Any]) -> None:
+    d = tree / "c"
+    d.mkdir()
+    (d / "cgroup.controllers").write_text("")
+    files(d, "hugetlb.2MB.max")
+    V2Manager(str(d), mount=str(tree)).apply({"unified": {"hugetlb.2MB.max": "4194304"}})
+    assert "+hugetlb" in (tree / "cgroup.subtree_control").read_text()
+    assert (d / "hugetlb.2MB.max").read_text() == "4194304"
+
+
+def test_unified_on_a_hybrid_hosts_cgroup2_dir(tmp_path: Path) -> None:
+    uni = tmp_path / "unified"
+    (uni / "c").mkdir(parents=True)
+    (uni / "cgroup.controllers").write_text("hugetlb\n")
+    (uni / "c" / "cgroup.controllers").write_text("")
+    files(uni / "c", "cgroup.max.depth")
+    Manager({"unified": str(uni / "c")}).apply({"unified": {"cgroup.max.depth": "2"}})
+    assert (uni / "c" / "cgroup.max.depth").read_text() == "2"
+    with pytest.raises(PyruntimeError, match="cgroup v1 host"):
+        Manager({"memory": str(tmp_path)}).apply({"unified": {"cgroup.max.depth": "2"}})
+
+
+# ---------------------------------------------------------------- v1 memory + memsw order
+
+def _v1_mem(tmp_path: Path, limit: int, memsw: int) -> Path:
+    d = tmp_path / "memory"
+    d.mkdir()
+    (d / "memory.limit_in_bytes").write_text(str(limit))
+    (d / "memory.memsw.limit_in_bytes").write_text(str(memsw))
+    return d
+
+
+@pytest.mark.parametrize("cur,limit,swap,first", [
+    (64 * MIB, 256 * MIB, 512 * MIB, "memory.memsw.limit_in_bytes"),  # raising: memsw first
+    (256 * MIB, 32 * MIB, 48 * MIB, "memory.limit_in_bytes"),         # lowering: the limit first
+    (64 * MIB, -1, -1, "memory.memsw.limit_in_bytes"),                # unlimited: memsw first
+    (64 * MIB, -1, None, "memory.memsw.limit_in_bytes"),              # -1 alone: memsw -1 too
+])
+def test_v1_memory_and_swap_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cur: int, limit: int,
+                                  swap: int | None, first: str) -> None:
+    d = _v1_mem(tmp_path, cur, cur)
+    order: list[tuple[str, str]] = []
+    monkeypatch.setattr(Manager, "_set", staticmethod(lambda p, f, v, fld: order.append((f, str(v)))))
+    mem: dict[str, Any] = {"limit": limit}
+    if swap is not None:
+        mem["swap"] = swap
+    Manager({"memory": str(d)}).apply({"memory": mem})
+    assert order[0][0] == first, order
+    assert dict(order) == {"memory.limit_in_bytes": str(limit),
+                           "memory.memsw.limit_in_bytes": str(swap if swap is not None else -1)}
