@@ -14,7 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.isolation import describe, run_ok
+from tests.support.runc import is_runc
 
 MakeBundle = Callable[..., Path]
 
@@ -80,6 +83,10 @@ def test_existing_node_of_another_device_is_an_error(rt: Any, cid: str, make_bun
     mutate = with_devices({"path": "/dev/twice", "type": "c", "major": 1, "minor": 3},
                           {"path": "/dev/twice", "type": "c", "major": 1, "minor": 5})
     p = rt("run", "--bundle", str(make_bundle(["true"], mutate=mutate)), cid)
+    if is_runc(rt):
+        assert p.returncode == 0, describe(p)
+        pytest.xfail("runc 1.1.5 accepts an existing /dev entry that is another device: its mknod's EEXIST "
+                     "is taken as success without a look at what is there (the container gets 1:3 as /dev/twice)")
     assert p.returncode != 0, describe(p)
     if rt.name == "pyruntime":
         assert "/dev/twice already exists in the rootfs and is not device 1:5" in p.stderr, describe(p)
@@ -93,6 +100,11 @@ def test_existing_file_in_rootfs_dev_is_an_error(rt: Any, cid: str, make_bundle:
     b = make_bundle(["true"], mutate=mutate)
     (b / "rootfs" / "dev" / "mydev").write_text("not a device")
     p = rt("run", "--bundle", str(b), cid)
+    if is_runc(rt):
+        assert p.returncode == 0, describe(p)
+        assert (b / "rootfs" / "dev" / "mydev").read_text() == "not a device"
+        pytest.xfail("runc 1.1.5 accepts a regular file where a device is configured: its mknod's EEXIST is "
+                     "taken as success, and the container's /dev/mydev is no device")
     assert p.returncode != 0, describe(p)
     assert (b / "rootfs" / "dev" / "mydev").read_text() == "not a device"
 

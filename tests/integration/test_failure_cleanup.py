@@ -28,6 +28,7 @@ from tests.integration.probes import (
     root_entries,
     wait_for,
 )
+from tests.support.runc import is_runc
 
 MakeBundle = Callable[..., Path]
 
@@ -138,8 +139,12 @@ def test_create_killed_midway_is_cleaned_by_delete_force(rt: Any, cid: str, make
                  what="no process of the container")
         s = rt("state", cid)
         assert s.returncode != 0 and "container does not exist" in s.stderr
-        # runc 1.1.5 fails here: delete --force of a container without state.json
-        # removes the state dir but leaves its cgroup dirs behind.
+        if is_runc(rt):
+            # (the leftovers fixture removes them)
+            assert cgroup_dirs(cid) != [], "runc 1.1.5 removed the cgroup dirs"
+            pytest.xfail("runc 1.1.5 delete --force of a container without state.json removes the state dir "
+                         "only: the cgroup paths are in the state.json the killed create never wrote, so its "
+                         "cgroup dirs stay")
         assert cgroup_dirs(cid) == [], f"cgroup dirs left: {cgroup_dirs(cid)}"
     finally:
         if proc.poll() is None:

@@ -20,12 +20,13 @@ RUNTIME=/usr/sbin/runc runs the same tests with runc in both places.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.runc import is_runc
 
 MakeBundle = Callable[..., Path]
 
@@ -53,10 +54,6 @@ def run(rt: Any, bundle: Path, cid: str) -> tuple[int, dict[str, str], str]:
     return p.returncode, kinds(p.stdout), p.stderr
 
 
-def is_runc(rt: Any) -> bool:
-    return os.path.basename(str(getattr(rt, "path", ""))).startswith("runc")
-
-
 @pytest.mark.parametrize("prop", VALUES)
 def test_rootfs_propagation_value(rt: Any, runc: Any, cid: str, make_bundle: MakeBundle, prop: str) -> None:
     def mutate(c: dict[str, Any]) -> None:
@@ -71,7 +68,8 @@ def test_rootfs_propagation_value(rt: Any, runc: Any, cid: str, make_bundle: Mak
         assert rrc != 0, "runc 1.1.5 refuses unbindable roots"
         if is_runc(rt):
             assert rc != 0, got
-            return
+            pytest.xfail(f"runc 1.1.5 fails rootfsPropagation {prop}: it makes / unbindable before it binds the "
+                         "rootfs onto itself, and the kernel refuses a bind from an unbindable mount (EINVAL)")
         assert rc == 0, err
         assert got["/"] == "unbindable"
         return
@@ -87,7 +85,8 @@ def test_rootfs_propagation_value(rt: Any, runc: Any, cid: str, make_bundle: Mak
     assert ref["/"] == "private", "runc 1.1.5 leaves / private (not applied after pivot_root)"
     if is_runc(rt):
         assert got == ref
-        return
+        pytest.xfail(f"runc 1.1.5 leaves / private for {prop}: it makes the rootfs's parent mount private "
+                     "again (pivot_root refuses a shared parent) and does not apply it after pivot_root")
     assert got["/"] == "shared", got
     # the mounts below keep their own propagation, as on runc (a recursive
     # change after the mounts would overwrite a HostToContainer bind's rslave)

@@ -16,8 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.integration.test_hostname_env_user import SPEC_CAPS, SPEC_MASK, caps
 from tests.support.isolation import describe, run_ok, start_detached
+from tests.support.runc import is_runc
 from tests.support.security import Observe
 
 MakeBundle = Callable[..., Path]
@@ -97,8 +100,13 @@ def test_a_name_that_is_not_a_capability_is_refused(rt: Any, cid: str, make_bund
 
     b = make_bundle(["echo", "ran"], mutate=mutate)
     p = rt("run", "--bundle", str(b), cid)
+    if is_runc(rt):
+        assert p.returncode == 0 and p.stdout == "ran\n", describe(p)
+        assert "ignoring unknown or unavailable capabilities: [CAP_NOPE]" in p.stderr, describe(p)
+        pytest.xfail("runc 1.1.5 warns and runs the process: it treats a name that is no capability like one "
+                     "the kernel lacks (the spec's warning case), where config.md's valid values are those "
+                     "of capabilities(7)")
     assert p.returncode != 0 and "ran" not in p.stdout, describe(p)
-    # runc 1.1.5 warns and runs it (config.md: valid values are those of capabilities(7))
     index = len(SPEC_CAPS)
     assert f"process.capabilities.bounding[{index}]" in p.stderr and "CAP_NOPE" in p.stderr, describe(p)
     assert rt("state", cid).returncode != 0

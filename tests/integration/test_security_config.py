@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from tests.integration.probes import cgroup_dirs, create, remove_cgroups, root_entries
 from tests.support.config_fields import create_refused
 from tests.support.isolation import describe
+from tests.support.runc import is_runc
 from tests.support.security import Observe
 from tests.unit.test_schema_equivalence import _bases, mutated_configs
 
@@ -62,16 +63,24 @@ MALFORMED: dict[str, Callable[[bytes], bytes]] = {
     "huge-100MB": lambda v: b"{" + b" " * (100 << 20) + b"x}",
     "truncated": lambda v: v[: len(v) // 2],
     "not-an-object": lambda v: b'"config"',
+    "null": lambda v: b"null",
 }
+
+RUNC_NULL_PANIC = "panic: runtime error: invalid memory address or nil pointer dereference"
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))
 def test_malformed_config_is_one_clear_error(rt: Any, cid: str, make_bundle: MakeBundle, case: str,
                                              record_property: Observe) -> None:
-    """malformed config.json (NaN, 100k-deep nesting, invalid UTF-8, NUL, 100 MB, truncated, not an object)"""
+    """malformed config.json (NaN, 100k-deep nesting, invalid UTF-8, NUL, 100 MB, truncated, not an object, null)"""
     b = make_bundle(["true"])
     _write(b, MALFORMED[case](_valid(b)))
-    line = one_clear_error(rt, create_refused(rt, b, cid))
+    msg = create_refused(rt, b, cid)
+    if is_runc(rt) and case == "null":
+        assert RUNC_NULL_PANIC in msg and "main.loadSpec" in msg, msg
+        pytest.xfail("runc 1.1.5 panics on a null config.json: json.Decode leaves the *specs.Spec nil and "
+                     "loadSpec reads spec.Process (nil pointer dereference)")
+    line = one_clear_error(rt, msg)
     _observe(record_property, line)
 
 
@@ -203,24 +212,56 @@ def _contained(doc: Any, bundle: Path) -> Any:
     return doc
 
 
-@SAMPLE
-@given(doc=mutated_configs(_bases()))
-def test_generated_configs_run_or_fail_cleanly(rt: Any, make_bundle: MakeBundle, doc: Any,
+def _without_mount_namespace(doc: Any) -> bool:
+    linux = doc.get("linux") if isinstance(doc, dict) else None
+    namespaces = linux.get("namespaces") if isinstance(linux, dict) else None
+    return isinstance(doc, dict) and not (isinstance(namespaces, list) and any(
+        isinstance(n, dict) and n.get("type") == "mount" for n in namespaces))
+
+
+def test_generated_configs_run_or_fail_cleanly(rt: Any, make_bundle: MakeBundle,
                                                 record_property: Observe) -> None:
     """hypothesis-generated configs (valid and invalid, from the schema's samples) through `create`"""
-    cid = f"t{uuid.uuid4().hex[:12]}"
-    b = make_bundle(["true"], name=f"gen-{cid}")
-    (b / "config.json").write_text(json.dumps(_contained(doc, b)))
-    try:
-        p = create(rt, b, cid)
-        if p.returncode == 0:
-            assert rt("delete", "--force", cid).returncode == 0
+    runc_null: list[str] = []
+    withheld: list[Any] = []
+
+    @SAMPLE
+    @given(doc=mutated_configs(_bases()))
+    def one(doc: Any) -> None:
+        if is_runc(rt) and _without_mount_namespace(doc):
+            # runc 1.1.5 with no mount namespace runs its prepareRoot in the host's:
+            # mount("", "/", MS_SLAVE|MS_REC) and the rootfs bound onto itself, left
+            # there when create fails: not given to runc (it would change the host)
+            withheld.append(doc)
             return
-        one_clear_error(rt, create_refused(rt, b, cid))
-    finally:
-        rt("delete", "--force", cid)
-        remove_cgroups(cid)
+        cid = f"t{uuid.uuid4().hex[:12]}"
+        b = make_bundle(["true"], name=f"gen-{cid}")
+        (b / "config.json").write_text(json.dumps(_contained(doc, b)))
+        try:
+            p = create(rt, b, cid)
+            if p.returncode == 0:
+                assert rt("delete", "--force", cid).returncode == 0
+                return
+            msg = create_refused(rt, b, cid)
+            if is_runc(rt) and doc is None:
+                # also test_malformed_config_is_one_clear_error[null]
+                assert RUNC_NULL_PANIC in msg and "main.loadSpec" in msg, msg
+                runc_null.append(msg)
+                return
+            one_clear_error(rt, msg)
+        finally:
+            rt("delete", "--force", cid)
+            remove_cgroups(cid)
+
+    one()
     record_property("observed", "each created (then deleted) or refused with one line; nothing left")
+    if runc_null:
+        pytest.xfail("runc 1.1.5 panics on a null config.json (loadSpec reads spec.Process of a nil *specs.Spec)"
+                     + (f"; {len(withheld)} configs without a mount namespace not run: runc 1.1.5 would make "
+                        "the host's / rslave and leave a bind of the rootfs there" if withheld else ""))
+    if withheld:
+        pytest.skip(f"{len(withheld)} configs without a mount namespace not run: runc 1.1.5 would make the "
+                    "host's / rslave and leave a bind of the rootfs there")
 
 
 def test_control_a_socket_console_works(rt: Any, cid: str, make_bundle: MakeBundle, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ import pytest
 
 from tests.integration.probes import create, must
 from tests.support.isolation import describe, run_ok
+from tests.support.runc import is_runc
 from tests.support.security import Observe, build_static
 
 MakeBundle = Callable[..., Path]
@@ -57,6 +58,13 @@ def test_dev_symlinked_out_of_the_rootfs_is_contained(rt: Any, cid: str, make_bu
     dev.rmdir()
     dev.symlink_to(str(host_target) if kind == "absolute" else "../" * 12 + str(host_target).lstrip("/"))
     p = rt("run", "--bundle", str(b), cid)
+    if is_runc(rt):
+        made = {e.name: e for e in host_target.iterdir()}
+        assert sorted(made) == ["fd", "ptmx", "stderr", "stdin", "stdout"], describe(p)
+        assert all(e.is_symlink() for e in made.values()), made
+        pytest.xfail("runc 1.1.5 makes /dev/fd, /dev/std{in,out,err} and /dev/ptmx (symlinks) through the "
+                     "rootfs's /dev symlink on the host: its setupDevSymlinks and setupPtmx join the path with "
+                     "filepath.Join, not securejoin as for the device nodes (which stay in the rootfs)")
     assert list(host_target.iterdir()) == [], f"made on the host: {list(host_target.iterdir())}; {describe(p)}"
     record_property("observed", _outcome(p) + " (the host directory stays empty)")
 

@@ -24,9 +24,17 @@ import pytest
 
 from pyruntime.rootless import to_rootless
 from tests.conftest import Runtime
-from tests.integration.probes import CGROUP_ROOT, cgroup_dirs, remove_cgroups, run_nocapture, wait_status
+from tests.integration.probes import (
+    CGROUP_ROOT,
+    cgroup_dirs,
+    remove_cgroups,
+    run_nocapture,
+    status_of,
+    wait_status,
+)
 from tests.support.bundle import base_config, write_bundle
 from tests.support.isolation import describe, v1_hierarchies
+from tests.support.runc import is_runc
 from tests.support.security import Observe, interpreter_for, unprivileged_launcher
 
 
@@ -195,6 +203,11 @@ def test_rootless_kill_all_without_cgroups_stops_the_container(
     assert p.returncode == 0, describe(p)
     try:
         k = urt("kill", "--all", cid, "KILL")
+        if is_runc(urt):
+            assert k.returncode != 0 and "lstat : no such file or directory" in k.stderr, describe(k)
+            assert status_of(urt, cid) == "running"
+            pytest.xfail("runc 1.1.5 kill --all lists the processes from the container's cgroup only: "
+                         "rootless with no cgroup path it lstat()s an empty path, fails and signals nothing")
         assert k.returncode == 0, describe(k)
         wait_status(urt, cid, "stopped")
     finally:
