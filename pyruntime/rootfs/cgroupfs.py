@@ -1,7 +1,7 @@
 """A `{"type": "cgroup"}` mount (`runc spec` has one at /sys/fs/cgroup).
 
-On a v1 or hybrid host it is a tmpfs holding one directory per host
-hierarchy, each a bind mount of the container's own cgroup there, so the
+On a v1 or hybrid host it is a tmpfs holding one directory per host v1
+hierarchy (a hybrid host's cgroup2 one is left out, as runc), each a bind mount of the container's own cgroup there, so the
 container sees its cgroup as the root and nothing above it. On a pure v2 host
 it is a cgroup2 mount (rooted at the container's cgroup namespace).
 """
@@ -33,6 +33,12 @@ def mount_cgroup_tree(target: str, flags: int, paths: dict[str, str], mounts: di
         name = os.path.basename(mnt)
         if mnt in done or ctrl not in paths:
             continue  # a hierarchy the container was not placed in
+        if ctrl == UNIFIED:
+            # A hybrid host's cgroup2 hierarchy holds the container too, but is
+            # not shown in its tree: runc 1.1.5 mounts only the v1 hierarchies
+            # there (its GetCgroupMounts reads "cgroup" mounts), cgroup
+            # namespace or not, and the container's mounts match runc's.
+            continue
         done[mnt] = name
         sub = os.path.join(target, name)
         os.makedirs(sub, exist_ok=True)
