@@ -25,7 +25,8 @@ def run(o: CreateOptions, detach: bool, keep: bool) -> int:
     try:
         notify = start(c)
     except BaseException:
-        destroy(c)
+        if os.path.isdir(c.dir):  # a failed hook: start destroyed it already
+            destroy(c)
         raise
     if detach:
         if notify >= 0:  # as runc's run -d: wait for READY, MAINPID is the init

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import select
-import time
 
 from pyruntime import faults
 from pyruntime.errors import PyruntimeError, StateError
@@ -48,26 +47,22 @@ def open_fifo_released(c: Container) -> str:
     return data[1:].decode(errors="replace")
 
 
-def _stop(c: Container) -> None:
+def _fail(c: Container) -> None:
     """hooks: a failed startContainer hook (or poststart hook, in a 1.3 bundle)
-    stops the container; its state stays (stopped) for `delete`."""
-    import _signal as signal
+    is an error that stops the container and "continues the lifecycle at
+    step 12" (runtime-spec lifecycle): steps 12 and 13, destroy and poststop,
+    within the failed `start`, as a failed createRuntime hook does within
+    `create`. Nothing is left for `delete`, which then answers "does not
+    exist": containerd's shim and Podman take that as deleted. A destroy
+    that cannot finish (an init that does not die) is logged; its state stays
+    for `delete --force`, and the hook's error is what `start` reports."""
+    from pyruntime.lifecycle.destroy import destroy
+    from pyruntime.log import log
 
-    from pyruntime.cgroups import factory
-
-    if c.init_alive():
-        try:
-            os.kill(c.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     try:
-        factory.from_state(c.data.get("cgroup")).signal_all(signal.SIGKILL)
-    except (PyruntimeError, OSError):
-        pass
-    for _ in range(2000):
-        if not c.init_alive():
-            return
-        time.sleep(0.001)
+        destroy(c)
+    except PyruntimeError as e:
+        log.error(str(e))
 
 
 def start(c: Container) -> int:
@@ -93,7 +88,7 @@ def start(c: Container) -> int:
     try:
         failed = open_fifo_released(c)
         if failed:  # hooks: a startContainer hook failed; the init reported it and exits
-            _stop(c)
+            _fail(c)
             raise PyruntimeError(failed)
         faults.point("start.unlinked")
         poststart = (cfg.get("hooks") or {}).get("poststart") or []
@@ -110,7 +105,7 @@ def start(c: Container) -> int:
                 run_hooks("poststart", poststart, hook_state(c, "running", c.pid), c.data.get("bundle"),
                           warn=not stops, track=c.track_hook)
             except PyruntimeError:
-                _stop(c)
+                _fail(c)
                 raise
     except BaseException:
         if notify >= 0:

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from tests.conformance.util import known_gap
 from tests.conftest import Runtime
 from tests.integration.probes import (
     alive,
@@ -155,16 +154,11 @@ def destroyed_by_start(rt: Runtime, cid: str, bundle: Path, mounts_before: list[
     all_gone(rt, cid, bundle, mounts_before)
 
 
-START_GAP = ("pyruntime stops the container but keeps it (status stopped) until `delete`, which "
-             "destroys it and runs poststop: lifecycle steps 12 and 13 wait for step 11")
-
-
 @pytest.mark.spec("runtime-lifecycle-13")
-def test_failing_start_container_hook(request: pytest.FixtureRequest, rt: Runtime, cid: str,
+def test_failing_start_container_hook(rt: Runtime, cid: str,
                                       make_bundle: MakeBundle, logdir: Path) -> None:
     """`start` is an error, the program never runs, and the lifecycle goes on
     at step 12 within the failed start (destroyed_by_start)."""
-    known_gap(request, rt, START_GAP)
     hooks = {"startContainer": [hook("startContainer", logdir, fail=4)], "poststop": [hook("poststop", logdir)]}
     bundle = hooked_bundle(make_bundle, logdir, hooks)
     before = mounts_mentioning(bundle)
@@ -178,11 +172,10 @@ def test_failing_start_container_hook(request: pytest.FixtureRequest, rt: Runtim
 
 
 @pytest.mark.spec("runtime-lifecycle-16")
-def test_failing_poststart_hook(request: pytest.FixtureRequest, rt: Runtime, cid: str,
+def test_failing_poststart_hook(rt: Runtime, cid: str,
                                 make_bundle: MakeBundle, logdir: Path) -> None:
     """A 1.3 bundle: the 1.3 rule (an error, the container stopped, the
     lifecycle on at step 12 within the failed start: destroyed_by_start)."""
-    known_gap(request, rt, START_GAP)
     hooks = {"poststart": [hook("poststart", logdir, fail=5)], "poststop": [hook("poststop", logdir)]}
     bundle = hooked_bundle(make_bundle, logdir, hooks, oci_version="1.3.0",
                            args=["sh", "-c", "exec sleep 30"])
