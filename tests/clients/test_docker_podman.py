@@ -8,6 +8,7 @@ Each scenario is a function of the runtime name returning what was observed;
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Callable
@@ -361,3 +362,34 @@ def test_docker_add_runtime_flag(lab: Any) -> None:
     assert (p.returncode, p.stdout) == (0, "via-flag\n"), p.stderr
     info = check(lab.docker("info", "--format", "{{json .Runtimes}}")).stdout
     assert '"pyruntime"' in info and '"pyruntime-flag"' in info
+
+
+def test_podman_start_container_hook_failure(lab: Any, tmp_path: Path) -> None:
+    """An OCI hook (podman --hooks-dir) at the startContainer stage that fails:
+    `podman run` reports the failure, and `podman rm` then leaves nothing
+    (Podman takes the runtime's "does not exist" from state and delete as
+    gone). pyruntime fails `start` and destroys the container (runtime-spec:
+    continue the lifecycle at step 12); runc 1.1.5 runs the hook in its init
+    after `start` returned 0, so the container just exits: both fail the
+    user's run, and both leave nothing."""
+    from tests.clients.client import Client as C
+
+    hooks = tmp_path / "hooks.d"
+    hooks.mkdir()
+    (hooks / "fail.json").write_text(json.dumps({
+        "version": "1.0.0", "when": {"always": True}, "stages": ["startContainer"],
+        "hook": {"path": "/bin/sh", "args": ["sh", "-c", "echo sc-says-no >&2; exit 3"]}}))
+    podman = C("podman", lab)
+
+    def scenario(rt: str) -> tuple[bool, list[str]]:
+        name = unique(f"schook-{rt}")
+        p = podman("--hooks-dir", str(hooks), "run", *podman.run_flags(rt), "--name", name, BUSYBOX,
+                   "echo", "never-printed")
+        cid = podman.full_id(name)
+        check(podman.remove(name))
+        if rt == "pyruntime":
+            assert "sc-says-no" in p.stderr, p.stderr
+        traces = lab.leftovers(cid) + [f"process {pid}" for pid, cmd in processes() if cid in cmd]
+        return p.returncode != 0 and "never-printed" not in p.stdout, traces
+
+    assert both(scenario)["pyruntime"] == (True, [])
