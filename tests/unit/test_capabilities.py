@@ -71,7 +71,20 @@ def test_what_the_caller_cannot_hold_is_left_out_of_every_set(monkeypatch: pytes
     assert len(warnings) == 1 and "['CAP_SYS_ADMIN']" in warnings[0], warnings
 
 
-def test_held_bounding_reads_our_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    with open("/proc/self/status") as f:
-        want = next(int(ln.split()[1], 16) for ln in f if ln.startswith("CapBnd:"))
-    assert capabilities.held_bounding() == want
+def test_held_bounding_asks_for_each_wanted_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One PR_CAPBSET_READ per wanted capability (the real kernel's answer:
+    tests/integration/test_security_caps.py); EINVAL past cap_last_cap is
+    "not held"."""
+    asked: list[int] = []
+
+    class Kernel:
+        def prctl(self, option: int, cap: int = 0, *_: int) -> int:
+            assert option == 23  # PR_CAPBSET_READ
+            asked.append(cap)
+            if cap > 40:
+                raise OSError(22, "EINVAL")
+            return 0 if cap == 21 else 1
+
+    monkeypatch.setattr(capabilities.sc, "sys", Kernel)
+    assert capabilities.held_bounding(1 << 5 | 1 << 21 | 1 << 41) == 1 << 5
+    assert asked == [5, 21, 41]
