@@ -195,10 +195,10 @@ def test_cgroup_mount_hybrid_host(fake_sys: RecordingSyscalls, bundle: Path) -> 
         (None, f"{t}/cpu,cpuacct", None, remount, None),
         ("/sys/fs/cgroup/memory/p/c1", f"{t}/memory", None, sc.MS_BIND | sc.MS_REC, None),
         (None, f"{t}/memory", None, remount, None),
-        ("/sys/fs/cgroup/unified/c1", f"{t}/unified", None, sc.MS_BIND | sc.MS_REC, None),
-        (None, f"{t}/unified", None, remount, None),
+        # the cgroup2 hierarchy the container is in is not shown, as runc 1.1.5
         (None, t, None, sc.MS_REMOUNT | CG_FLAGS | sc.MS_RDONLY, None),
     ]
+    assert not os.path.exists(f"{t}/unified")
     assert os.readlink(f"{t}/cpu") == "cpu,cpuacct"
     assert os.readlink(f"{t}/cpuacct") == "cpu,cpuacct"
 
