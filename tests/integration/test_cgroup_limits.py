@@ -41,14 +41,12 @@ from tests.support.isolation import (
     stdio_log,
     v1_hierarchies,
 )
+from tests.support.runc import is_runc
 
 MakeBundle = Callable[..., Path]
 MIB = 1 << 20
 UNIFIED_MOUNT = Path("/sys/fs/cgroup/unified")
 
-
-def is_runc(rt: Any) -> bool:
-    return Path(rt.path).name == "runc"
 
 
 def hierarchy_with(ctrl: str) -> Path | None:

@@ -31,14 +31,12 @@ from tests.support.isolation import (
     proc_cgroups,
     v1_hierarchies,
 )
+from tests.support.runc import is_runc
 
 MakeBundle = Callable[..., Path]
 MIB = 1 << 20
 UNIFIED_MOUNT = Path("/sys/fs/cgroup/unified")
 
-
-def is_runc(rt: Any) -> bool:
-    return Path(rt.path).name == "runc"
 
 
 def _memory_dir(cgpath: str) -> Path:

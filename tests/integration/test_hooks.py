@@ -38,6 +38,7 @@ from tests.integration.probes import (
     status_of,
     wait_for,
 )
+from tests.support.runc import is_runc
 
 MakeBundle = Callable[..., Path]
 ALL = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
@@ -46,9 +47,6 @@ ALL = ["prestart", "createRuntime", "createContainer", "startContainer", "postst
 LOGGER = ('cat > "$1/$0.stdin"; pwd > "$1/$0.cwd"; readlink /proc/self/ns/mnt > "$1/$0.mnt"; '
           'echo "$0" >> "$1/order"')
 
-
-def is_runc(rt: Any) -> bool:
-    return "runc" in Path(rt.path).name
 
 
 def logger(name: str, logdir: str) -> dict[str, Any]:

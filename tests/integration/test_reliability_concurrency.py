@@ -77,6 +77,18 @@ def _try(fn: Callable[..., None], *args: Any) -> str:
     return ""
 
 
+def _bundle_in(tmp_path: Path, rootfs: Path, cid: str, cgroups_path: str) -> Path:
+    """A bundle of its own for container cid: the config next to rootfs, with
+    that rootfs (read-only: many containers share it) and cgroupsPath."""
+    b = tmp_path / f"b-{cid}"
+    b.mkdir()
+    cfg = json.loads((rootfs.parent / "config.json").read_text())
+    cfg["root"] = {"path": str(rootfs), "readonly": True}
+    cfg["linux"]["cgroupsPath"] = cgroups_path
+    (b / "config.json").write_text(json.dumps(cfg))
+    return b
+
+
 def _concurrently(n: int, fn: Callable[[int], subprocess.CompletedProcess[str]]
                   ) -> list[subprocess.CompletedProcess[str]]:
     """fn(0..n-1) in n threads released together by a barrier."""
@@ -208,15 +220,7 @@ def test_parallel_lifecycles_under_one_new_parent(runtime: Any, cid: str, make_b
     try:
         for r in range(rounds):
             ids = [f"{cid}-{r}-{i}" for i in range(n)]
-            bundles = []
-            for i in ids:
-                b = tmp_path / f"b-{i}"
-                b.mkdir()
-                cfg = json.loads((rootfs.parent / "config.json").read_text())
-                cfg["root"] = {"path": str(rootfs), "readonly": True}
-                cfg["linux"]["cgroupsPath"] = f"{parent}/{i}"
-                (b / "config.json").write_text(json.dumps(cfg))
-                bundles.append(b)
+            bundles = [_bundle_in(tmp_path, rootfs, i, f"{parent}/{i}") for i in ids]
 
             def life(i: str, b: Path) -> str:
                 p = create(runtime, b, i)
@@ -263,20 +267,11 @@ def test_creates_racing_deletes_under_one_new_parent(runtime: Any, cid: str, mak
     parent = f"/pyrt-crd-{cid}"
     k, rounds = 5, 20
 
-    def bundle(i: str) -> Path:
-        b = tmp_path / f"b-{i}"
-        b.mkdir()
-        cfg = json.loads((rootfs.parent / "config.json").read_text())
-        cfg["root"] = {"path": str(rootfs), "readonly": True}
-        cfg["linux"]["cgroupsPath"] = f"{parent}/{i}"
-        (b / "config.json").write_text(json.dumps(cfg))
-        return b
-
     live: list[str] = []
     try:
         for r in range(rounds + 1):
             new = [f"{cid}-{r}-{i}" for i in range(k)] if r < rounds else []
-            bundles = {i: bundle(i) for i in new}
+            bundles = {i: _bundle_in(tmp_path, rootfs, i, f"{parent}/{i}") for i in new}
             cmds = [("delete", "--force", i) for i in live] + [
                 ("create", "--bundle", str(bundles[i]), i) for i in new]
             results = _concurrently(len(cmds), lambda n, cmds=cmds: run_nocapture(runtime, *cmds[n]))
