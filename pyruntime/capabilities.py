@@ -90,10 +90,10 @@ def mask(names: list[str], field: str, last: int, unavailable: list[str], source
 
 
 def masks(caps: dict[str, Any] | None, held: int | None = None, source: str = "") -> dict[str, int]:
-    """The five sets, checked. held: our bounding set (None:
-    read the wanted bits of it, held_bounding()). A capability outside it "cannot be granted otherwise": logged as
-    a warning and left out of every set, as the spec says ("Runtimes SHOULD
-    NOT fail", runc 1.1.5 fails capset with EPERM)."""
+    """The five sets, checked. held: our bounding set (None: read the wanted
+    bits of it, held_bounding()). A capability outside it "cannot be granted
+    otherwise": logged as a warning and left out of every set, as the spec
+    says ("Runtimes SHOULD NOT fail", runc 1.1.5 fails capset with EPERM)."""
     caps = caps or {}
     last = last_cap()
     unavailable: list[str] = []

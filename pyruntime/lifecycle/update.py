@@ -166,18 +166,9 @@ def update(c: Container, res: dict[str, Any]) -> None:
 
     if _is_v2(mgr):
         _v2_fill(mgr, req, resources)
-    limit, swap = mem.get("limit", 0), mem.get("swap", 0)
-    if limit == -1 and not swap and _memsw(mgr):
-        swap = mem["swap"] = -1  # unlimited memory: unlimited memory+swap too (runc)
-    if limit and swap and mgr.paths.get("memory"):
-        # v1 memory+swap must stay >= memory: raising both writes swap first (runc)
-        try:
-            with open(os.path.join(mgr.paths["memory"], "memory.limit_in_bytes")) as f:
-                cur = int(f.read())
-        except (OSError, ValueError):
-            cur = 0
-        if swap == -1 or cur < swap:
-            _apply(mgr, {"memory": {"swap": swap}}, devices)
+    if mem.get("limit") == -1 and not mem.get("swap") and _memsw(mgr):
+        mem["swap"] = -1  # unlimited memory: unlimited memory+swap too (runc), kept in config.json
+    # the order of the v1 memory and memory+swap writes: Manager._set_memory_and_swap
     # check_resources above refused what create would refuse (today: unified).
     _apply(mgr, req, devices)
 

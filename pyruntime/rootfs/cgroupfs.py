@@ -1,8 +1,9 @@
 """A `{"type": "cgroup"}` mount (`runc spec` has one at /sys/fs/cgroup).
 
 On a v1 or hybrid host it is a tmpfs holding one directory per host v1
-hierarchy (a hybrid host's cgroup2 one is left out, as runc), each a bind mount of the container's own cgroup there, so the
-container sees its cgroup as the root and nothing above it. On a pure v2 host
+hierarchy (a hybrid host's cgroup2 one is left out, as runc), each a bind
+mount of the container's own cgroup there, so the container sees its
+cgroup as the root and nothing above it. On a pure v2 host
 it is a cgroup2 mount (rooted at the container's cgroup namespace).
 """
 
