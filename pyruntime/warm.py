@@ -58,6 +58,8 @@ import os
 import sys
 import time
 
+from pyruntime.launch.identity import Limits, differs, higher, identity, limits, parent_of, signal_state
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import select
@@ -65,21 +67,18 @@ if TYPE_CHECKING:
 WARM_DIR = "/run/pyruntime-warm"
 MAX_MSG = 192 * 1024  # as _warm.c
 DEFAULT_IDLE_S = 10.0
-NAMESPACES = ("mnt", "pid", "net", "user", "ipc", "uts", "cgroup", "time")
-STATUS_FIELDS = (b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb", b"NoNewPrivs", b"Seccomp",
-                 b"Cpus_allowed", b"Mems_allowed")
 # Everything the served commands import, so that a worker imports nothing.
 PRELOAD = ("pyruntime.cli", "pyruntime.cli.cmd_state", "pyruntime.cli.cmd_start", "pyruntime.cli.cmd_kill",
            "pyruntime.cli.cmd_delete", "pyruntime.lifecycle.start", "pyruntime.lifecycle.destroy",
            "pyruntime.state.store", "pyruntime.state.ids", "pyruntime.cgroups.factory", "pyruntime.cgroups.manager",
            "pyruntime.cgroups.v2", "pyruntime.cgroups.pending", "pyruntime.hooks", "pyruntime.notify_socket",
            "pyruntime.errors", "pyruntime.log", "pyruntime.rootless", "pyruntime.faults",
+           "pyruntime.launch.identity",
            # run and create (served from a sealed server only)
            "pyruntime.cli.cmd_run", "pyruntime.cli.cmd_create", "pyruntime.lifecycle.run",
            "pyruntime.lifecycle.create", "select", "termios", "tty")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-Limits = list[tuple[int, tuple[int, int]]]
 
 
 # --- the command side: start a server after a command that found none -------
@@ -91,6 +90,8 @@ def spawn(spec: str) -> None:
     grandchild in its own session, with no fd of ours (a caller reading our
     stdout until EOF must not wait for it)."""
     path, _, root = spec.partition(":")
+    if identity("self")["seccomp"] is None:
+        return  # a server under our seccomp filter could serve nobody (launch/identity.py)
     if not path.startswith(WARM_DIR + "/") or "/" in path[len(WARM_DIR) + 1:] or not os.path.isdir(root):
         return
     if not sys.executable:
@@ -129,87 +130,6 @@ def spawn(spec: str) -> None:
 # --- the server ---------------------------------------------------------------
 
 
-def _read(path: str) -> bytes:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return b""
-    try:
-        return os.read(fd, 65536)
-    except OSError:
-        return b""
-    finally:
-        os.close(fd)
-
-
-def identity(pid: int | str) -> tuple[object, ...]:
-    """What a worker forked from the server shares with process pid only if
-    it equals the server's own (see the module's docstring)."""
-    proc = f"/proc/{pid}"
-    ns = []
-    for name in NAMESPACES:
-        try:
-            ns.append(os.readlink(f"{proc}/ns/{name}"))
-        except OSError:
-            ns.append("")
-    try:
-        st = os.stat(f"{proc}/root")
-        root: tuple[int, int] | None = (st.st_dev, st.st_ino)
-    except OSError:
-        root = None
-    status = _status(pid)
-    # what a container started by `run` inherits unless its config says:
-    # nice, scheduling policy and priority (/proc/<pid>/stat fields 18, 19,
-    # 40, 41), I/O priority, oom_score_adj, personality
-    stat = _stat(pid)
-    sched = tuple(stat[i] for i in (15, 16, 37, 38)) if len(stat) > 38 else ()
-    try:
-        from pyruntime.syscalls import sys as kernel
-
-        ioprio = kernel().ioprio_get(1, 0 if pid == "self" else int(pid))  # IOPRIO_WHO_PROCESS
-    except (OSError, ImportError):
-        ioprio = -1
-    return (tuple(ns), root, _read(f"{proc}/cgroup"), tuple(status.get(f) for f in STATUS_FIELDS),
-            _read(f"{proc}/attr/current"), sched,
-            ioprio, _read(f"{proc}/oom_score_adj"), _read(f"{proc}/personality"), _read(f"{proc}/loginuid"),
-            _read(f"{proc}/sessionid"))
-
-
-def _status(pid: int | str) -> dict[bytes, bytes]:
-    """/proc/<pid>/status as {field: value}, values stripped."""
-    return {k: v.strip() for k, _, v in (line.partition(b":") for line in _read(f"/proc/{pid}/status").splitlines())}
-
-
-def _stat(pid: int | str) -> list[bytes]:
-    """/proc/<pid>/stat's fields after the comm (which may hold spaces and
-    parentheses): [0] is field 3 (state), [1] field 4 (ppid), ..."""
-    return _read(f"/proc/{pid}/stat").rpartition(b")")[2].split()
-
-
-def parent_of(pid: int) -> int:
-    """The parent pid in /proc/<pid>/stat (field 4), -1 if unknown."""
-    stat = _stat(pid)
-    return int(stat[1]) if len(stat) > 1 else -1
-
-
-def signal_state(pid: int) -> tuple[int, int]:
-    """(ignored, blocked) signal masks of process pid (SigIgn, SigBlk)."""
-    fields = _status(pid)
-    return int(fields.get(b"SigIgn", b"0"), 16), int(fields.get(b"SigBlk", b"0"), 16)
-
-
-def _limits(pid: int) -> Limits:
-    import resource
-
-    # RLIMIT_CPU (0) .. RLIMIT_RTTIME (15): every resource Linux has
-    return [(r, resource.prlimit(pid, r)) for r in range(16)]
-
-
-def _higher(hard: int, than: int) -> bool:
-    inf = -1  # resource.RLIM_INFINITY on Linux
-    return than != inf and (hard == inf or hard > than)
-
-
 class Server:
     def __init__(self, path: str, root: str, idle_s: float) -> None:
         self.path, self.root, self.idle_s = path, root, idle_s
@@ -217,7 +137,7 @@ class Server:
 
         self.sealed = running_sealed()  # else `run` is not served
         self.own = identity("self")
-        self.own_limits = dict(_limits(os.getpid()))
+        self.own_limits = dict(limits(os.getpid()))
         st = os.stat(root)
         self.root_id = (st.st_dev, st.st_ino)
         self.lsock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
@@ -358,16 +278,16 @@ class Server:
 
     def refusal_check(self, pid: int, uid: int) -> Limits | None:
         """The caller's rlimits where a fork of ours can be that caller, else None."""
-        if uid != 0 or identity(pid) != self.own:
+        if uid != 0 or differs(self.own, pid) is not None:
             return None
         try:
-            limits = _limits(pid)
+            theirs = limits(pid)
         except OSError:
             return None
-        for r, (_soft, hard) in limits:
-            if _higher(hard, self.own_limits[r][1]):
+        for r, (_soft, hard) in theirs:
+            if higher(hard, self.own_limits[r][1]):
                 return None  # raising a hard limit takes CAP_SYS_RESOURCE
-        return limits
+        return theirs
 
     def reap(self, poller: select.poll, pidfd: int) -> None:
         pid, conn = self.workers.pop(pidfd)

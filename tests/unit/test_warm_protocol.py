@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from pyruntime import warm
+from pyruntime.launch import identity
 
 
 def request(*fields: bytes) -> bytes:
@@ -38,12 +39,12 @@ def test_malformed_requests_are_refused() -> None:
 
 def test_a_higher_hard_limit_cannot_be_given_to_a_worker() -> None:
     inf = -1
-    assert warm._higher(2048, 1024)
-    assert warm._higher(inf, 1024)
-    assert not warm._higher(1024, 1024)
-    assert not warm._higher(512, 1024)
-    assert not warm._higher(inf, inf)
-    assert not warm._higher(1 << 40, inf)
+    assert identity.higher(2048, 1024)
+    assert identity.higher(inf, 1024)
+    assert not identity.higher(1024, 1024)
+    assert not identity.higher(512, 1024)
+    assert not identity.higher(inf, inf)
+    assert not identity.higher(1 << 40, inf)
 
 
 class _Kernel:
@@ -56,9 +57,20 @@ def test_identity_of_self_is_our_own(monkeypatch: pytest.MonkeyPatch) -> None:
     import pyruntime.syscalls
 
     monkeypatch.setattr(pyruntime.syscalls, "sys", _Kernel)
-    assert warm.identity("self") == warm.identity(os.getpid())
-    ns, root = warm.identity("self")[:2]
-    assert all(ns) and root is not None
+    own = identity.identity("self")
+    assert own == identity.identity(os.getpid())
+    assert identity.differs(own, os.getpid()) is None
+    assert all(own["namespaces"]) and own["root directory"] is not None  # type: ignore[arg-type]
+
+
+def test_a_check_that_differs_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyruntime.syscalls
+
+    monkeypatch.setattr(pyruntime.syscalls, "sys", _Kernel)
+    own = identity.identity("self")
+    assert identity.differs({**own, "oom_score_adj": b"999\n"}, os.getpid()) == "oom_score_adj"
+    # a server under a seccomp filter serves nobody (its own value is None)
+    assert identity.differs({**own, "seccomp": None}, os.getpid()) == "seccomp"
 
 
 def _takes(args: list[str], env: list[str] | None = None, pid: int | None = None, sealed: bool = True) -> bool:

@@ -1,0 +1,185 @@
+"""The caller's identity: what a worker forked from the warm server shares
+with the caller only when it equals the server's own (run by the server,
+pyruntime/warm.py, once for itself and once per request for the caller).
+
+A worker is a fork of the server, not of the caller: everything a process
+inherits across fork and exec (the kernel's copy_process and exec) comes
+from the server, and reaches the command's children (hooks, the
+container's init before it sets its own) as it would from the caller's own
+`pyruntime` process only where the two are equal. Each property is one
+named check below; a caller that differs in any of them runs the command
+itself (the client's "L" path), so that its container gets exactly what
+runc's would. What the worker takes over per request instead of comparing
+(stdio, cwd, umask, environment, rlimits, ignored and blocked signals) is
+done in warm._work.
+
+Each check reads /proc/<pid> (or asks the kernel about pid) and returns a
+comparable value; None means "cannot be served" whatever the server has.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+NAMESPACES = ("mnt", "pid", "net", "user", "ipc", "uts", "cgroup", "time")
+
+Limits = list[tuple[int, tuple[int, int]]]
+Check = Callable[[str], object]
+
+
+def _read(path: str) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, 65536)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
+def status(pid: int | str) -> dict[bytes, bytes]:
+    """/proc/<pid>/status as {field: value}, values stripped."""
+    return {k: v.strip() for k, _, v in (line.partition(b":") for line in _read(f"/proc/{pid}/status").splitlines())}
+
+
+def stat(pid: int | str) -> list[bytes]:
+    """/proc/<pid>/stat's fields after the comm (which may hold spaces and
+    parentheses): [0] is field 3 (state), [1] field 4 (ppid), ..."""
+    return _read(f"/proc/{pid}/stat").rpartition(b")")[2].split()
+
+
+def parent_of(pid: int) -> int:
+    """The parent pid in /proc/<pid>/stat (field 4), -1 if unknown."""
+    fields = stat(pid)
+    return int(fields[1]) if len(fields) > 1 else -1
+
+
+def signal_state(pid: int) -> tuple[int, int]:
+    """(ignored, blocked) signal masks of process pid (SigIgn, SigBlk)."""
+    fields = status(pid)
+    return int(fields.get(b"SigIgn", b"0"), 16), int(fields.get(b"SigBlk", b"0"), 16)
+
+
+def limits(pid: int) -> Limits:
+    import resource
+
+    # RLIMIT_CPU (0) .. RLIMIT_RTTIME (15): every resource Linux has
+    return [(r, resource.prlimit(pid, r)) for r in range(16)]
+
+
+def higher(hard: int, than: int) -> bool:
+    """A hard limit above `than` (which a worker could not take over:
+    raising a hard limit takes CAP_SYS_RESOURCE)."""
+    inf = -1  # resource.RLIM_INFINITY on Linux
+    return than != inf and (hard == inf or hard > than)
+
+
+# --- the checks ----------------------------------------------------------------
+
+
+def _namespaces(pid: str) -> object:
+    # every namespace: the worker's children are born in the server's
+    out = []
+    for name in NAMESPACES:
+        try:
+            out.append(os.readlink(f"/proc/{pid}/ns/{name}"))
+        except OSError:
+            out.append("")
+    return tuple(out)
+
+
+def _root(pid: str) -> object:
+    # the root directory (chroot): relative paths and the bundle resolve in it
+    try:
+        st = os.stat(f"/proc/{pid}/root")
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _cgroups(pid: str) -> object:
+    # hooks and the init before it joins its own cgroups are in the runtime's
+    return _read(f"/proc/{pid}/cgroup")
+
+
+def _status_fields(*fields: bytes) -> Check:
+    def check(pid: str) -> object:
+        values = status(pid)
+        return tuple(values.get(f) for f in fields)
+    return check
+
+
+def _seccomp(pid: str) -> object:
+    """Seccomp filters stack and are inherited by every child: a worker
+    carries the server's, never the caller's. /proc shows only the mode
+    (and, since 5.9, the count), not the filters; comparing them would take
+    ptrace (PTRACE_SECCOMP_GET_FILTER). So only a caller without any filter
+    is served, by a server without one: a filtered caller runs the command
+    itself, and its container starts under its own filter, as with runc."""
+    mode = status(pid).get(b"Seccomp")
+    return b"0" if mode == b"0" else None
+
+
+def _lsm_label(pid: str) -> object:
+    # the LSM label (AppArmor, SELinux): exec transitions derive from it
+    return _read(f"/proc/{pid}/attr/current")
+
+
+def _scheduling(pid: str) -> object:
+    # nice, scheduling policy and priority (/proc/<pid>/stat fields 18, 19,
+    # 40, 41): a container started by `run` inherits them unless its config says
+    fields = stat(pid)
+    return tuple(fields[i] for i in (15, 16, 37, 38)) if len(fields) > 38 else ()
+
+
+def _ioprio(pid: str) -> object:
+    try:
+        from pyruntime.syscalls import sys as kernel
+
+        return kernel().ioprio_get(1, 0 if pid == "self" else int(pid))  # IOPRIO_WHO_PROCESS
+    except (OSError, ImportError):
+        return None
+
+
+def _file(name: str) -> Check:
+    def check(pid: str) -> object:
+        return _read(f"/proc/{pid}/{name}")
+    return check
+
+
+CHECKS: tuple[tuple[str, Check], ...] = (
+    ("namespaces", _namespaces),
+    ("root directory", _root),
+    ("cgroups", _cgroups),
+    ("capabilities", _status_fields(b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb")),
+    ("no_new_privs", _status_fields(b"NoNewPrivs")),
+    ("seccomp", _seccomp),
+    ("affinity", _status_fields(b"Cpus_allowed", b"Mems_allowed")),
+    ("lsm label", _lsm_label),
+    ("scheduling", _scheduling),
+    ("io priority", _ioprio),
+    ("oom_score_adj", _file("oom_score_adj")),
+    ("personality", _file("personality")),
+    ("loginuid", _file("loginuid")),
+    ("sessionid", _file("sessionid")),
+)
+
+
+def identity(pid: int | str) -> dict[str, object]:
+    """Every check's value for process pid ("self": ours)."""
+    return {name: check(str(pid)) for name, check in CHECKS}
+
+
+def differs(own: dict[str, object], pid: int) -> str | None:
+    """The first check in which process pid differs from `own` (what
+    identity("self") gave the server), or that it cannot be served in; None
+    when a worker forked from the server can be that caller."""
+    for name, check in CHECKS:
+        value = check(str(pid))
+        if value is None or value != own.get(name):
+            return name
+    return None
