@@ -5,7 +5,7 @@ runs) in one run, on the same busybox bundle, paired and alternating.
 Measures (medians, min/max kept so noise is visible):
   run.cold        `run` of `true` right after dropping the page cache
   run.warm        `run` back-to-back
-  cycle           create + start + wait + delete, this script as the subreaper
+  cycle           create + start + wait + delete, this script as the subreaper (create is local)
   state / kill / delete   each alone, on a running `sleep` container
   exec            `exec ID true` into a running container
   docker          `docker run --rm IMG true` through a private dockerd (tests/clients/lab.py)
@@ -13,8 +13,8 @@ Measures (medians, min/max kept so noise is visible):
   memlimit        the smallest linux.resources.memory.limit (MiB) under which `run true` still succeeds
 
 pyruntime is measured twice: as installed ("pyruntime": state, start, kill,
-delete, foreground run, and create where this script is the subreaper of the
-server too, are handed to its warm server, pyruntime/warm.py),
+delete and foreground run are handed to its warm server, pyruntime/warm.py,
+started before this script becomes a subreaper so that init adopts it),
 and with PYRUNTIME_WARM=0 ("pyruntime-nowarm": every command starts its own
 interpreter). For served commands the rss rows are the client's (_warm); the
 server's own RSS, shared by its forked workers, is given in a note.
@@ -58,6 +58,7 @@ from bench.bench_run import (  # noqa: E402
     default_runtime,
     reap_strays,
     run_timed,
+    start_warm_server,
     wait_exit,
 )
 from tests.support.bundle import base_config, write_bundle  # noqa: E402
@@ -345,11 +346,12 @@ def main(argv: list[str] | None = None) -> int:
         print("bench_all.py: no pyruntime found; pip install . or --runtime PATH", file=sys.stderr)
         return 2
 
-    become_subreaper()
     tag = uuid.uuid4().hex[:6]
     scratch = Path(tempfile.mkdtemp(prefix=f"pyrt-bench-{tag}-"))
     runtimes = [Runtime("pyruntime", runtime, tag), Runtime("runc", args.runc, tag),
                 Runtime("pyruntime-nowarm", runtime, tag, env=dict(os.environ, PYRUNTIME_WARM="0"))]
+    start_warm_server(runtimes[0])
+    become_subreaper()
     samples: Samples = {}
     notes: list[str] = []
     memlimit: dict[str, float] = {}
@@ -431,13 +433,12 @@ def write_docs(results: dict[str, Any], lines: list[str], args: argparse.Namespa
         "",
         "`pyruntime` is pyruntime as installed: `state`, `start`, `kill`, `delete` and a foreground `run`",
         "are handed by the launcher's C client to a warm server that has the CLI imported and forks a",
-        "worker per command (pyruntime/warm.py, docs/ARCHITECTURE.md); so is `create` when the server's",
-        "parent is the caller's (its container is then left to the same subreaper): in the cycle row,",
-        "where this benchmark is the subreaper of both. `exec` always starts its own interpreter.",
+        "worker per command (pyruntime/warm.py, docs/ARCHITECTURE.md). The server lives outside every",
+        "caller's process tree (init adopted it: it is started before this script becomes a subreaper),",
+        "so `create`, whose init must be left to the caller's subreaper, is never served, nor is `exec`.",
         "`pyruntime-nowarm` is the same install with PYRUNTIME_WARM=0: every command starts Python",
         "(~7 ms before any of our code runs). The peak-RSS rows run each command under bench/peakrss,",
-        "its parent: `create` there is never served (the server's parent is this script), so its row is",
-        "the interpreter's own, as with a shim that has no server of its own. For served commands the",
+        "its parent: `create` is the interpreter's own there too. For served commands the",
         "peak-RSS rows measure the client (`_warm`), not the worker, so they get no pyruntime/runc ratio:",
         "the warm-server note above gives the server's RSS, which its workers share.",
         "",

@@ -38,7 +38,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.bench_run import BenchError, Runtime, become_subreaper, clean_up, default_runtime, wait_exit  # noqa: E402
+from bench.bench_run import (  # noqa: E402
+    BenchError,
+    Runtime,
+    become_subreaper,
+    clean_up,
+    default_runtime,
+    start_warm_server,
+    wait_exit,
+)
 from tests.support.bundle import base_config, make_busybox_rootfs, write_bundle  # noqa: E402
 
 DOCKER_PROFILE = REPO_ROOT / "tests" / "integration" / "data" / "seccomp" / "docker-default.json"
@@ -98,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="pyrt-gap-"))
     runtimes = [Runtime("pyruntime", args.runtime, tag), Runtime("runc", args.runc, tag)]
     try:
+        start_warm_server(runtimes[0])  # adopted by init: not while we are a subreaper
         become_subreaper()  # the inits come to us when create exits, as to a shim
         stamp = scratch / "execstamp"
         subprocess.run(["gcc", "-static", "-O1", "-o", str(stamp), str(REPO_ROOT / "bench" / "execstamp.c")],

@@ -106,6 +106,19 @@ class Runtime:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def start_warm_server(rt: Runtime, idle_s: int = 3600) -> None:
+    """Start pyruntime's warm server for rt's --root (pyruntime/warm.py) while
+    we are not yet a subreaper: a server spawned under a subreaper sees it was
+    not adopted by init and exits (pyruntime/launch/spawn.py), as it must for
+    containerd's shim. Idle for up to idle_s between rows; it exits when the
+    root is removed (cleanup). Without a server every command is local."""
+    rt.root.mkdir(parents=True, exist_ok=True)
+    env = dict(rt.env if rt.env is not None else os.environ, PYRUNTIME_WARM_IDLE=str(idle_s))
+    subprocess.run(rt.cmd("state", "warm-up"), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, env=env)
+    time.sleep(0.3)  # listening
+
+
 def clean_up(runtimes: list[Runtime], scratch: Path) -> None:
     """After a benchmark: each runtime's containers and root, strays, the scratch dir."""
     for rt in runtimes:
@@ -285,9 +298,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench_run.py: {label} {path} is not an executable", file=sys.stderr)
             return 2
 
-    become_subreaper()
     tag = uuid.uuid4().hex[:8]
     runtimes = [Runtime("pyruntime", runtime, tag), Runtime("runc", args.runc, tag)]
+    start_warm_server(runtimes[0])
+    become_subreaper()
     scratch = Path(tempfile.mkdtemp(prefix=f"pyrt-bench-{tag}-"))
     try:
         bundle = write_bundle(scratch / "bundle", base_config(["true"]))

@@ -5,11 +5,11 @@
  * Like bin/pyruntime it starts the venv's Python isolated and without site
  * (-I -S; `site` costs 10-20 ms) with the bootstrap script of bin/pyruntime
  * (taken from that file at build time: _boot.h), and:
- *   exec                from a sealed memfd copy of the interpreter
+ *   exec, create        from a sealed memfd copy of the interpreter
  *                       (_sealexec.c; CVE-2019-5736, pyruntime/sealed_exe.py)
  *   state, start, kill,
- *   delete, run, create handed to the warm server when it takes them
- *                       (_warm.c; pyruntime/warm.py), else as above
+ *   delete, run         handed to the warm server when it takes them
+ *                       (_warm.c; pyruntime/warm.py), else as above (run sealed)
  * The interpreter is python3 beside the name we were run by, else beside
  * our real path (a symlink elsewhere), else python3 from $PATH.
  */
@@ -55,7 +55,7 @@ int main(int argc, char **argv)
     int ac = argc + USER_ARGS - 1;
 
     const char *cmd = command_word(argc, argv, 1); /* _warm.c */
-    if (!strcmp(cmd, "exec"))
+    if (!strcmp(cmd, "exec") || !strcmp(cmd, "create"))
         exec_sealed(av + 1); /* returns only if neither the copy nor the file could be exec'd */
     else if (*cmd)
         return warm_main(ac, av);

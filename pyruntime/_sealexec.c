@@ -4,7 +4,7 @@
  *   _sealexec PYTHON ARG...   runs PYTHON ARG... from a sealed memfd copy
  *
  * bin/pyruntime (the sh launcher) execs this for exec instead of the
- * interpreter, and _warm for run and create when they are not served; the
+ * interpreter for exec and create, and _warm for run when it is not served; the
  * installed C launcher (_launcher.c) includes it;
  * it does what sealed_exe.reexec_sealed() does, without starting Python
  * twice. The copy must look exactly like sealed_exe.py's (memfd name

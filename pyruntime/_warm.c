@@ -1,5 +1,5 @@
-/* _warm: hand a command (state, start, kill, delete, run in the foreground,
- * and create when the server's parent is ours) to a warm pyruntime server
+/* _warm: hand a command (state, start, kill, delete, run in the foreground)
+ * to a warm pyruntime server
  * instead of starting an interpreter (pyruntime/warm.py).
  *
  *   _warm PYTHON -I -S -c SCRIPT ARG...
@@ -139,12 +139,11 @@ static const char *find_root(int argc, char **argv, const char **command)
     return abs;
 }
 
-/* run and create: `run` in the foreground only (a detached container's init
- * must be left to the caller's subreaper; create's is, see
- * server_is_sibling); extra fds (--preserve-fds, LISTEN_FDS) are not handed
- * over; --no-new-keyring keeps the session keyring of the command's process,
- * which a worker would take from the server. Conservative: any argument that
- * looks like those. */
+/* run: in the foreground only (a detached container's init must be left to
+ * the caller's subreaper, as a created one: create is never served); extra
+ * fds (--preserve-fds, LISTEN_FDS) are not handed over; --no-new-keyring
+ * keeps the session keyring of the command's process, which a worker would
+ * take from the server. Conservative: any argument that looks like those. */
 static int servable(int argc, char **argv)
 {
     if (getenv("LISTEN_FDS"))
@@ -218,36 +217,6 @@ static ssize_t relay_signals(int s, char *reply, size_t size)
         if (pf[0].revents)
             return recv(s, reply, size, 0);
     }
-}
-
-/* The parent pid in /proc/<pid>/stat (field 4, after the ")" of the name). */
-static pid_t parent_of(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    int ppid;
-    return p && sscanf(p + 1, " %*c %d", &ppid) == 1 ? (pid_t)ppid : -1;
-}
-
-/* A created container's init is left to whoever would adopt it when its
- * `create` exits: the nearest subreaper above that process (the shim,
- * conmon, a benchmark), else the namespace's init. A served create forks it
- * from a worker of the server, so the server must have been adopted by the
- * same process as ours would be: its parent must be our parent. (The server
- * is a double-forked grandchild of a command, so its parent is the nearest
- * subreaper above that command, or init.) */
-static int server_is_sibling(pid_t server)
-{
-    pid_t p = parent_of(server);
-    return p > 0 && p == getppid();
 }
 
 /* The command word among argv[first..]: the first argument naming one of
@@ -349,10 +318,7 @@ static int warm_main(int argc, char **argv)
     if (argc < USER_ARGS + 1)
         return argc >= 2 ? (local(argv, NULL), 127) : 127;
     const char *word = command_word(argc, argv, USER_ARGS);
-    sealed = !strcmp(word, "run") || !strcmp(word, "create");
-    /* A create never starts a server: it would become a child of the
-     * caller's subreaper, which may be conmon, one per container. */
-    int spawns = strcmp(word, "create") != 0;
+    sealed = !strcmp(word, "run") || !strcmp(word, "create"); /* create: never served, run locally sealed */
     if (geteuid() != 0) /* find_root knows root's default --root only */
         local(argv, NULL);
     const char *command = NULL;
@@ -362,9 +328,10 @@ static int warm_main(int argc, char **argv)
     const char *off = getenv("PYRUNTIME_WARM");
     if (off && !strcmp(off, "0"))
         local(argv, NULL);
+    /* never create: its init must be left to the caller's subreaper */
     if (!root || !(strcmp(command, "state") == 0 || strcmp(command, "start") == 0 ||
                    strcmp(command, "kill") == 0 || strcmp(command, "delete") == 0 ||
-                   ((strcmp(command, "run") == 0 || strcmp(command, "create") == 0) && servable(argc, argv))))
+                   (strcmp(command, "run") == 0 && servable(argc, argv))))
         local(argv, NULL);
     for (int fd = 0; fd <= 2; fd++) /* a closed stdio: too odd to hand over */
         if (fcntl(fd, F_GETFD) < 0)
@@ -393,20 +360,18 @@ static int warm_main(int argc, char **argv)
     /* Only root may have made the directory the server listens in. */
     struct stat dir;
     if (stat(WARM_DIR, &dir) < 0)
-        local(argv, errno == ENOENT && spawns ? spawn : NULL);
+        local(argv, errno == ENOENT ? spawn : NULL);
     if (!S_ISDIR(dir.st_mode) || dir.st_uid != 0 || (dir.st_mode & 077))
         local(argv, NULL);
     int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (s < 0)
         local(argv, NULL);
     if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-        local(argv, spawns ? spawn : NULL); /* none yet, or a stale socket: start one */
+        local(argv, spawn); /* none yet, or a stale socket: start one */
     struct ucred cred;
     socklen_t cl = sizeof(cred);
     if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != 0)
         local(argv, NULL);
-    if (strcmp(command, "create") == 0 && !server_is_sibling(cred.pid))
-        local(argv, NULL); /* the server checks this too; asking it costs a round trip */
 
     /* "PYRTW1" umask argc args... env... */
     size_t at = 0;

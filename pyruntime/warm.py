@@ -1,4 +1,4 @@
-"""The warm server: `state`, `start`, `kill`, `delete`, `run` and `create` without an interpreter start.
+"""The warm server: `state`, `start`, `kill`, `delete` and foreground `run` without an interpreter start.
 
 Starting CPython costs ~7 ms here before any of our code runs, and the CLI's
 imports a few more; runc answers `state` in ~5 ms, and containerd's shim calls
@@ -9,45 +9,34 @@ environment, umask, stdio and working directory over a unix socket to a server
 that has imported the CLI once. The server forks a worker per command; the
 worker becomes the command's process (those fds, that directory and
 environment, the caller's rlimits, ignored and blocked signals) and runs
-cli.main(); the server sends the
-worker's wait status back and the client exits the same way (a SIGKILLed
-worker makes a SIGKILLed client). While a served `run` waits, the client
-passes each signal it gets on to the worker ("K<sig>"), which forwards it to
-the container as `run` does.
+cli.main(); the server sends the worker's wait status back and the client
+exits the same way (a SIGKILLed worker makes a SIGKILLed client). While a
+served `run` waits, the client passes each signal it gets on to the worker
+("K<sig>"), which forwards it to the container as `run` does.
 
-What a fork of the server shares with the caller, and is checked per request
-(else the client runs the command itself): uid 0; every namespace; the root
-directory; the cgroups (the socket's name includes them, so a server lives in
-its callers' cgroups); capabilities, no_new_privs, seccomp, LSM label, CPU
-and memory-node affinity, nice, scheduling policy, I/O priority,
-oom_score_adj, personality, audit loginuid and session id (what a container
-and the hooks inherit); rlimits (copied into the worker, refused where the
-caller's hard limit is higher than the server's).
+Who may be served: uid 0, and a caller equal to the server in every named
+check of pyruntime/launch/identity.py (namespaces, root directory, cgroups,
+capabilities, seccomp, ...); rlimits are copied into the worker, refused
+where the caller's hard limit is higher than the server's.
 
-`run` and `create` are served only by a server that runs from a sealed copy
-of the interpreter (spawned through _sealexec, as create/run/exec are:
-sealed_exe.py): their container is a fork of the worker. `run` is served in
-the foreground only: its `run` process is then the worker, a child of the
-server, not of the caller; the container is still the child of that `run`
-process, which reaps it and returns its status. A created container's init
-must be left to whoever adopts it when `create` exits: the nearest subreaper
-above the caller's `create` process (containerd's shim, conmon, a benchmark),
-a process that then reaps it. A worker's orphans go to the nearest subreaper
-above the server instead, so `create` is served only when the server's parent
-is the caller's parent: the server, a double-forked grandchild of an earlier
-command, was itself adopted by that subreaper (or both are init). Exec and
-`run --detach` are never served (exec's process must be left to the caller
-too, and exec is rarely repeated under one parent), nor anything with fds
-beyond stdio to hand over (--preserve-fds, LISTEN_FDS), nor --no-new-keyring
-(the container would keep the server's session keyring, not the caller's).
+Where the server lives: outside every caller's process tree. It is started
+by pyruntime/launch/spawn.py after a command that found none, and stays only
+if init adopted it (a server under a subreaper such as containerd's shim
+would be left among the subreaper's children). So a worker's orphans go to
+init, and what must be left to the caller's subreaper is never served:
+`create` (its init), `run --detach`, `exec`. `run` is served in the
+foreground only, from a server that runs from a sealed copy of the
+interpreter (spawned through _sealexec, as create/run/exec are:
+sealed_exe.py): its container is a fork of the worker, which reaps it and
+returns its status. Nor is anything with fds beyond stdio to hand over
+(--preserve-fds, LISTEN_FDS), nor --no-new-keyring (the container would keep
+the server's session keyring, not the caller's).
 
-Lifetime: a command the client could not hand over (no server yet) starts one
-when it is done (spawn()), except `create` (its caller may be conmon, one per
-container: the server would be its child); the server exits after PYRUNTIME_WARM_IDLE seconds
-without a request (default 10), when its socket is replaced or removed, or
-when its --root goes away. PYRUNTIME_WARM=0 turns it off.
-Sockets live in /run/pyruntime-warm (root's, mode 0700); the client refuses
-that directory otherwise and checks the server is root (SO_PEERCRED).
+Lifetime: the server exits after PYRUNTIME_WARM_IDLE seconds without a
+request (default 10), when its socket is replaced or removed, or when its
+--root goes away. PYRUNTIME_WARM=0 turns it off. Sockets live in
+/run/pyruntime-warm (root's, mode 0700); the client refuses that directory
+otherwise and checks the server is root (SO_PEERCRED).
 """
 
 from __future__ import annotations
@@ -58,15 +47,14 @@ import os
 import sys
 import time
 
-from pyruntime.launch.identity import Limits, differs, higher, identity, limits, parent_of, signal_state
+from pyruntime.launch.identity import Limits, differs, higher, identity, limits, signal_state
+from pyruntime.launch.spawn import DEFAULT_IDLE_S, known_subreapers, own_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import select
 
-WARM_DIR = "/run/pyruntime-warm"
 MAX_MSG = 192 * 1024  # as _warm.c
-DEFAULT_IDLE_S = 10.0
 # Everything the served commands import, so that a worker imports nothing.
 PRELOAD = ("pyruntime.cli", "pyruntime.cli.cmd_state", "pyruntime.cli.cmd_start", "pyruntime.cli.cmd_kill",
            "pyruntime.cli.cmd_delete", "pyruntime.lifecycle.start", "pyruntime.lifecycle.destroy",
@@ -77,54 +65,7 @@ PRELOAD = ("pyruntime.cli", "pyruntime.cli.cmd_state", "pyruntime.cli.cmd_start"
            # run and create (served from a sealed server only)
            "pyruntime.cli.cmd_run", "pyruntime.cli.cmd_create", "pyruntime.lifecycle.run",
            "pyruntime.lifecycle.create", "select", "termios", "tty")
-SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-
-
-# --- the command side: start a server after a command that found none -------
-
-
-def spawn(spec: str) -> None:
-    """PYRUNTIME_WARM_SPAWN=<socket>:<root> (set by _warm.c when nobody
-    answered): start the server for that socket in the background, as a
-    grandchild in its own session, with no fd of ours (a caller reading our
-    stdout until EOF must not wait for it)."""
-    path, _, root = spec.partition(":")
-    if identity("self")["seccomp"] is None:
-        return  # a server under our seccomp filter could serve nobody (launch/identity.py)
-    if not path.startswith(WARM_DIR + "/") or "/" in path[len(WARM_DIR) + 1:] or not os.path.isdir(root):
-        return
-    if not sys.executable:
-        return
-    idle = os.environ.get("PYRUNTIME_WARM_IDLE") or str(DEFAULT_IDLE_S)
-    package = os.path.dirname(os.path.abspath(__file__))
-    # as the launcher's bootstrap: site-packages on sys.path without `site`,
-    # which an editable install (its compiled dependencies elsewhere) needs
-    script = (f"import sys\nsys.path.append({os.path.dirname(package)!r})\ntry:\n    import _cffi_backend\n"
-              "except ImportError:\n    import site\n    site.main()\nfrom pyruntime.warm import serve\n"
-              "serve(*sys.argv[1:])\n")
-    argv = [sys.executable, "-I", "-S", "-c", script, path, root, idle]
-    # From a sealed copy of the interpreter, as create/run/exec (sealed_exe.py):
-    # a served `run` forks the container from the server.
-    sealexec = os.path.join(package, "_sealexec")
-    if os.access(sealexec, os.X_OK):
-        argv.insert(0, sealexec)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setsid()
-            if os.fork() == 0:
-                null = os.open(os.devnull, os.O_RDWR)
-                for fd in (0, 1, 2):
-                    os.dup2(null, fd)
-                os.closerange(3, 1 << 20)
-                os.chdir("/")
-                os.execve(argv[0], argv, {"PATH": SYSTEM_PATH, "LC_ALL": "C"})  # no locale files: _pylocale.h
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
 
 
 # --- the server ---------------------------------------------------------------
@@ -207,7 +148,7 @@ class Server:
                     fds += [int.from_bytes(blob[i:i + 4], sys.byteorder) for i in range(0, len(blob) - 3, 4)]
             request = _parse(data)
             pid, uid, _gid = _peercred(conn)
-            takes = request is not None and len(fds) == 4 and self.takes(request[1], request[2], pid)
+            takes = request is not None and len(fds) == 4 and self.takes(request[1], request[2])
             limits = self.refusal_check(pid, uid) if takes else None
             if request is None or limits is None:
                 conn.send(b"L")
@@ -258,13 +199,13 @@ class Server:
         except OSError:
             pass
 
-    def takes(self, args: list[str], env: list[str], pid: int) -> bool:
-        """What the command line decides, as the client (_warm.c: servable,
-        server_is_sibling) decided it before asking; checked again here."""
-        if ("run" in args or "create" in args) and not self.sealed:
+    def takes(self, args: list[str], env: list[str]) -> bool:
+        """What the command line decides, as the client (_warm.c: servable)
+        decided it before asking; checked again here."""
+        if "create" in args:
+            return False  # its init must be left to the caller's subreaper, not to ours (init)
+        if "run" in args and not self.sealed:
             return False  # its container would run from the unsealed interpreter
-        if "create" in args and parent_of(pid) != os.getppid():
-            return False  # its container's init would be left to another process
         if any(e.startswith("LISTEN_FDS=") for e in env):
             return False  # fds beyond stdio are not handed over
         for a in args:
@@ -395,12 +336,7 @@ def serve(path: str, root: str, idle: str = str(DEFAULT_IDLE_S)) -> None:
     """The server process (spawn() execs it): preload, listen, fork workers."""
     gc.disable()
     os.umask(0o077)
-    try:
-        os.mkdir(WARM_DIR, 0o700)
-    except FileExistsError:
-        pass
-    st = os.lstat(WARM_DIR)
-    if not (st.st_mode & 0o170000 == 0o040000 and st.st_uid == 0 and st.st_mode & 0o077 == 0):
+    if not own_dir():
         return  # someone else's directory: no server
     for name in PRELOAD:
         __import__(name)
@@ -413,4 +349,5 @@ def serve(path: str, root: str, idle: str = str(DEFAULT_IDLE_S)) -> None:
         return
     gc.freeze()  # the preloaded heap: shared with every worker, never scanned
     server.run()
+    known_subreapers()  # removes the markers of subreapers that are gone
 

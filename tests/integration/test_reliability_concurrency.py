@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.integration.probes import alive, create, must, run_nocapture, wait_for
+from tests.support.runc import is_runc
 from tests.support.traces import assert_no_traces, remove_leftovers, state_json
 
 MakeBundle = Callable[..., Path]
@@ -295,3 +297,93 @@ def test_creates_racing_deletes_under_one_new_parent(runtime: Any, cid: str, mak
         for i in live:
             runtime("delete", "--force", i)
         remove_test_cgroups(parent)
+
+
+# A subreaper (as containerd's shim or conmon) running n create/start/wait/
+# delete lifecycles at once: it reaps each container's init itself (left to
+# it by `create`), then any other child it has, as a subreaper must. It
+# reports each child that was not a container's init, with the state it was
+# in before it was reaped, and its children after that.
+_SUBREAPER_LIFECYCLES = """
+import ctypes, json, os, subprocess, sys, threading
+from concurrent.futures import ThreadPoolExecutor
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+cmd, bundles, out = json.loads(sys.argv[1])
+inits, lock = {}, threading.Lock()
+
+def call(args, bundle):
+    # the container's stdio is create's: a file, not a pipe read until EOF
+    with open(f"{bundle}/{args[0]}.err", "w+") as err:
+        p = subprocess.run(cmd + args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        err.seek(0)
+        return f"{args[0]}: rc {p.returncode}: {err.read()}" if p.returncode else ""
+
+def children():
+    found = []
+    for e in os.listdir("/proc"):
+        try:
+            stat = open(f"/proc/{e}/stat").read()
+        except (OSError, ValueError):
+            continue
+        comm, _, rest = stat.partition("(")[2].rpartition(")")
+        if int(rest.split()[1]) == os.getpid():
+            found.append([int(e), comm, rest.split()[0], open(f"/proc/{e}/cmdline").read()[:200]])
+    return found
+
+def life(item):
+    cid, bundle = item
+    pid_file = bundle + "/init.pid"
+    for args in (["create", "--bundle", bundle, "--pid-file", pid_file, cid], ["start", cid]):
+        failed = call(args, bundle)
+        if failed:
+            return failed
+        if args[0] == "create":
+            with lock:
+                inits[int(open(pid_file).read())] = cid
+    init = [pid for pid, c in inits.items() if c == cid][0]
+    os.waitpid(init, 0)
+    return call(["delete", cid], bundle)
+
+with ThreadPoolExecutor(max_workers=len(bundles)) as pool:
+    results = list(pool.map(life, bundles))
+foreign = [c for c in children() if c[0] not in inits]
+for pid, *_ in foreign:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+after = children()
+json.dump({"results": results, "foreign": foreign, "after": after}, open(out, "w"))
+"""
+
+
+def test_a_subreaper_finds_only_its_containers(runtime: Any, cid: str, make_bundle: MakeBundle,
+                                              tmp_path: Path) -> None:
+    """A caller that is a child subreaper (containerd's shim, conmon, tini, a
+    harness) runs 30 create/start/wait/delete lifecycles at once. Once they
+    are done, nothing of the runtime runs among its children: no warm server
+    (a server spawned under a subreaper would be adopted by it and stay
+    ~10 s), no worker, no helper. What pyruntime may have left is the zombie
+    of a server that found it was adopted by the subreaper and exited before
+    its command returned (launch/spawn.py: whether an ancestor is a
+    subreaper is not in /proc; once per subreaper, or a few when its first
+    commands race), which the subreaper reaps. runc leaves nothing but the
+    container."""
+    rootfs = make_bundle(["sh", "-c", "sleep 0.2"]) / "rootfs"
+    n = 30
+    runtime.root.mkdir(exist_ok=True)
+    bundles = [[f"{cid}-{i}", str(_bundle_in(tmp_path, rootfs, f"{cid}-{i}", f"/pyrt-sr-{cid}-{i}"))]
+               for i in range(n)]
+    out = tmp_path / "report.json"
+    p = subprocess.run([sys.executable, "-c", _SUBREAPER_LIFECYCLES, json.dumps([runtime.cmd(), bundles, str(out)])],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(out.read_text())
+    assert [r for r in got["results"] if r] == [], got["results"]
+    if is_runc(runtime):
+        assert got["foreign"] == [], got
+    assert all(state == "Z" for _pid, _comm, state, _argv in got["foreign"]), got
+    assert len(got["foreign"]) <= 3, got
+    assert got["after"] == [], got
+    for i, _ in bundles:
+        assert not (runtime.root / i).exists(), f"state dir of {i} left"

@@ -25,7 +25,6 @@ import pytest
 
 from tests.conftest import Runtime
 from tests.integration.probes import create, must, run_nocapture, wait_for
-from tests.support.traces import assert_no_traces, assert_stopped_and_inert, remove_leftovers
 from tests.support.warm import servers, warm_up
 
 MakeBundle = Callable[..., Path]
@@ -282,18 +281,19 @@ def test_detached_run_is_not_served(rt: Runtime, make_bundle: MakeBundle, cid: s
 
 # --- create: served only where its container ends up with the same parent ----
 
-# A subreaper (as containerd's shim, conmon or the benchmark) that ignores
-# SIGUSR1 and blocks SIGUSR2, warms the server up (it adopts the server),
-# creates, starts and reaps one container. Prints what it saw as JSON.
-_SUBREAPER = """
-import ctypes, json, os, signal, subprocess, sys, time
+# A subreaper caller (as containerd's shim, conmon or the benchmark). It
+# ignores SIGUSR1 and blocks SIGUSR2, runs `state` first (which may start a
+# server), creates, starts and reaps one container, and writes what it saw
+# as JSON.
+_CALLER = """
+import ctypes, json, os, signal, subprocess, sys
+cmd, env, bundle, cid, pid_file, out = json.loads(sys.argv[1])
 ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-cmd, env, bundle, cid, pid_file = json.loads(sys.argv[1])
 signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
 quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
-def children(name):
+def children():
     found = []
     for e in os.listdir("/proc"):
         try:
@@ -301,29 +301,59 @@ def children(name):
         except (OSError, ValueError):
             continue
         comm, _, rest = stat.partition("(")[2].rpartition(")")
-        if comm == name and int(rest.split()[1]) == os.getpid() and rest.split()[0] != "Z":
-            found.append(int(e))
+        if int(rest.split()[1]) == os.getpid():
+            found.append([int(e), comm, rest.split()[0]])
     return found
 
-subprocess.run(cmd + ["state", "warm-up"], **quiet)  # finds no server: starts one, which we adopt
-server = None
-if env.get("PYRUNTIME_WARM") != "0":
-    deadline = time.monotonic() + 10
-    while not children("pyrt:[warm]") and time.monotonic() < deadline:
-        time.sleep(0.02)
-    server = children("pyrt:[warm]")[0]
-    time.sleep(0.3)  # listening
+def reap_all():
+    reaped = []
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if not pid:
+            break
+        reaped.append(pid)
+    return reaped
+
+got = {"me": os.getpid()}
+subprocess.run(cmd + ["state", "warm-up"], **quiet)
+got["after_state"] = children()
+got["reaped"] = reap_all()
 created = subprocess.run(cmd + ["create", "--bundle", bundle, "--pid-file", pid_file, cid], **quiet)
-if created.returncode:
-    print(json.dumps({"me": os.getpid(), "server": server, "create": created.returncode}))
-    sys.exit(0)
-init = int(open(pid_file).read())
-parent = [l for l in open(f"/proc/{init}/status") if l.startswith("PPid:")][0].split()[1]
-subprocess.run(cmd + ["start", cid], check=True, **quiet)
-_, status = os.waitpid(init, 0)  # ours to reap
-print(json.dumps({"me": os.getpid(), "server": server, "init_parent": int(parent),
-                  "exit": os.waitstatus_to_exitcode(status)}))
+got["create"] = created.returncode
+if not created.returncode:
+    init = int(open(pid_file).read())
+    got["init_parent"] = int([l for l in open(f"/proc/{init}/status") if l.startswith("PPid:")][0].split()[1])
+    subprocess.run(cmd + ["start", cid], check=True, **quiet)
+    _, status = os.waitpid(init, 0)  # ours to reap
+    got["exit"] = os.waitstatus_to_exitcode(status)
+    got["reaped"] += reap_all()
+    got["after"] = children()
+with open(out, "w") as f:
+    json.dump(got, f)
 """
+
+
+def _subreaper(rt: Runtime, bundle: Path, cid: str, tmp_path: Path, extra: dict[str, str]) -> dict[str, Any]:
+    rt.root.mkdir(exist_ok=True)
+    out = tmp_path / f"{cid}.json"
+    arg = json.dumps([rt.cmd(), env(**extra), str(bundle), cid, str(tmp_path / f"{cid}.pid"), str(out)])
+    p = subprocess.run([sys.executable, "-c", _CALLER, arg], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def _signals_probe(hook_out: Path) -> Callable[[dict[str, Any]], None]:
+    def mutate(cfg: dict[str, Any]) -> None:
+        _create_probe(hook_out)(cfg)
+        cfg["root"]["readonly"] = False  # for /signals.txt
+    return mutate
+
+
+_SIGNALS = "grep -E '^Sig(Ign|Blk)' /proc/self/status > /signals.txt; exit 3"
 
 
 def _create_probe(out: Path) -> Callable[[dict[str, Any]], None]:
@@ -336,78 +366,61 @@ def _create_probe(out: Path) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
-def _under_subreaper(rt: Runtime, bundle: Path, cid: str, tmp_path: Path, extra: dict[str, str]) -> dict[str, Any]:
-    rt.root.mkdir(exist_ok=True)
-    arg = json.dumps([rt.cmd(), env(**extra), str(bundle), cid, str(tmp_path / f"{cid}.pid")])
-    p = subprocess.run([sys.executable, "-c", _SUBREAPER, arg], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    result: dict[str, Any] = json.loads(p.stdout)
-    return result
-
-
-def test_create_is_served_when_the_server_is_adopted_by_the_callers_parent(
-        rt: Runtime, make_bundle: MakeBundle, cid: str, tmp_path: Path) -> None:
-    """Under a subreaper that also adopted the server, create runs in a worker
-    of the server, and its container is still the subreaper's child: it is
-    reaped there with its exit code. Its signals are as with the local
-    command: the caller's blocked SIGUSR2 stays blocked, its ignored SIGUSR1
-    is back at SIG_DFL (as runc gives them: test_signal_delivery.py)."""
+def test_a_subreaper_caller_never_adopts_a_server(rt: Runtime, make_bundle: MakeBundle, cid: str,
+                                                  tmp_path: Path) -> None:
+    """A subreaper (containerd's shim, conmon, tini, a harness) whose command
+    finds no server: the server's process sees it was adopted by the
+    subreaper, not by init, and exits before the command returns (a zombie
+    the subreaper reaps, once: the subreaper is recorded). Its create runs in
+    its own process and the container is its child, reaped there with its
+    exit code; nothing else of ours is its child at any point. The signals
+    are as runc gives them: the caller's blocked SIGUSR2 stays blocked, its
+    ignored SIGUSR1 is back at SIG_DFL (test_signal_delivery.py)."""
     hook_out = tmp_path / "hook.txt"
-    script = "grep -E '^Sig(Ign|Blk)' /proc/self/status > /signals.txt; exit 3"
-    seen: dict[str, str] = {}
-    for mode, sub in (("served", {}), ("local", LOCAL)):
-        name = f"{cid}-{mode}"
-        def mutate(cfg: dict[str, Any]) -> None:
-            _create_probe(hook_out)(cfg)
-            cfg["root"]["readonly"] = False  # for /signals.txt
-
-        bundle = make_bundle(["sh", "-c", script], mutate=mutate, name=name)
-        got = _under_subreaper(rt, bundle, name, tmp_path, sub)
-        creator_parent = int(hook_out.read_text())
-        if mode == "served":
-            assert got["server"] and creator_parent == got["server"], "create's process is not a worker of the server"
-        else:
-            assert creator_parent == got["me"]
-        assert got["init_parent"] == got["me"], f"{mode}: the created container was not left to the subreaper"
-        assert got["exit"] == 3, mode
-        seen[mode] = (bundle / "rootfs" / "signals.txt").read_text()
-        must(rt("delete", name))
-        assert not (rt.root / name).exists()
-    assert seen["served"] == seen["local"], seen
-    masks = {line.split(":")[0]: int(line.split()[1], 16) for line in seen["served"].splitlines()}
-    ignored, blocked = masks["SigIgn"], masks["SigBlk"]
-    assert not ignored >> (signal.SIGUSR1 - 1) & 1, "the caller's ignored SIGUSR1 reached the container"
-    assert blocked >> (signal.SIGUSR2 - 1) & 1, "the caller's blocked SIGUSR2 did not reach the container"
+    bundle = make_bundle(["sh", "-c", _SIGNALS], mutate=_signals_probe(hook_out))
+    got = _subreaper(rt, bundle, cid, tmp_path, {})
+    assert [c for c in got["after_state"] if c[2] != "Z"] == [], got
+    assert len(got["reaped"]) <= 1, got  # the one that found it was adopted by us
+    assert int(hook_out.read_text()) == got["me"], "create did not run in the caller's process"
+    assert got["init_parent"] == got["me"], "the created container was not left to the subreaper"
+    assert got["exit"] == 3
+    assert got["after"] == [], got
+    assert servers(rt) == [], "a server started under a subreaper"
+    masks = {line.split(":")[0]: int(line.split()[1], 16)
+             for line in (bundle / "rootfs" / "signals.txt").read_text().splitlines()}
+    assert not masks["SigIgn"] >> (signal.SIGUSR1 - 1) & 1, "the caller's ignored SIGUSR1 reached the container"
+    assert masks["SigBlk"] >> (signal.SIGUSR2 - 1) & 1, "the caller's blocked SIGUSR2 did not reach the container"
+    must(rt("delete", cid))
 
 
-def test_create_is_not_served_for_a_caller_with_another_parent(rt: Runtime, make_bundle: MakeBundle, cid: str,
+def test_a_subreaper_caller_is_served_by_a_server_init_adopted(rt: Runtime, make_bundle: MakeBundle, cid: str,
                                                                tmp_path: Path) -> None:
-    """The server's parent is not ours (pytest is no subreaper: the server
-    went to init): its orphans would not come to our parent, so create runs
-    in the caller's process."""
+    """A server started from outside any subreaper (pytest is none: init
+    adopted it) serves the subreaper's `state` and `start`, and is still not
+    its child; `create` is not served (its container would go to init)."""
+    server = warm_up(rt, cid)
+    assert _ppid(server) == 1
+    hook_out = tmp_path / "hook.txt"
+    bundle = make_bundle(["sh", "-c", _SIGNALS], mutate=_signals_probe(hook_out))
+    got = _subreaper(rt, bundle, cid, tmp_path, {})
+    assert got["reaped"] == [] and got["after_state"] == [], got
+    assert int(hook_out.read_text()) == got["me"], "create was served although its container would be lost"
+    assert got["init_parent"] == got["me"] and got["exit"] == 3 and got["after"] == [], got
+    assert servers(rt) == [server]
+    must(rt("delete", cid))
+
+
+def test_create_is_never_served(rt: Runtime, make_bundle: MakeBundle, cid: str, tmp_path: Path) -> None:
+    """A created container's init is left to whoever adopts the orphans of
+    the caller's `create` process (the nearest subreaper above it: the shim,
+    conmon). A worker's orphans go to the server's reaper, init: so create
+    runs in the caller's process."""
     server = warm_up(rt, cid)
     assert _ppid(server) != os.getpid()
     hook_out = tmp_path / "hook.txt"
     must(create(rt, make_bundle(["sleep", "300"], mutate=_create_probe(hook_out)), cid))
     assert int(hook_out.read_text()) == os.getpid(), "create was served although its container would be lost"
     must(rt("delete", "--force", cid))
-
-
-def test_served_create_killed_by_a_fault_leaves_nothing(rt: Runtime, make_bundle: MakeBundle, cid: str,
-                                                         tmp_path: Path) -> None:
-    """PYRUNTIME_FAULT=create.init-recorded SIGKILLs create's process once its
-    init is forked and recorded; served (as in the test above), that is the
-    worker, and the caller dies the same way. `state` says stopped and
-    `delete --force` leaves no state, cgroup, mount or process."""
-    bundle = make_bundle(["sleep", "300"])
-    try:
-        got = _under_subreaper(rt, bundle, cid, tmp_path, {"PYRUNTIME_FAULT": "create.init-recorded"})
-        assert got["server"] and got["create"] == -signal.SIGKILL, got
-        assert_stopped_and_inert(rt, cid)
-        must(rt("delete", "--force", cid))
-        assert_no_traces(rt, cid, bundle)
-    finally:
-        remove_leftovers(cid, tmp_path)
 
 
 def _refused_sockets() -> int:
