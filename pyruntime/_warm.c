@@ -10,12 +10,15 @@
  * runc answers `state` in ~5 ms. A server that has imported the CLI once
  * forks a worker per command instead (~1 ms).
  *
- * The server for this caller listens on /run/pyruntime-warm/<key>, where the
- * key hashes what must be equal for a forked worker to behave as this
- * process would: the --root, this process's cgroups (a server lives in its
- * callers' cgroups) and this binary's identity (an upgrade gets a new
- * server). The server checks the rest (uid, namespaces, capabilities,
- * seccomp, LSM label, rlimits) against /proc/<our pid> and answers
+ * The server for this caller listens on the abstract unix socket
+ * "\0pyruntime-warm/<key>" (of our network namespace; it vanishes with the
+ * server), where the key hashes the --root and this binary's identity (an
+ * upgrade gets a new server). The server checks the rest (uid, namespaces,
+ * capabilities, seccomp, LSM label, rlimits: pyruntime/launch/identity.py)
+ * against /proc/<our pid>, lends the worker our cgroups
+ * (pyruntime/launch/placement.py). The server says
+ *   "H"            on accepting the connection: then we send the request
+ *                  and our stdio and cwd (SCM_RIGHTS), and it answers
  *   "A"            accepted: a worker runs the command; then
  *   "S<status>"    its wait status: we exit the same way
  * and while a `run` waits, we send "K<sig>" for each signal we get (the
@@ -31,19 +34,21 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "_pylocale.h"
 
-#define WARM_DIR "/run/pyruntime-warm"
+#define WARM_NAME "pyruntime-warm/" /* + key: the server's abstract socket name */
 #define MAX_MSG (192 * 1024) /* under the default unix socket send buffer */
 #define USER_ARGS 6          /* argv: _warm PYTHON -I -S -c SCRIPT ARG... */
 
@@ -337,40 +342,41 @@ static int warm_main(int argc, char **argv)
         if (fcntl(fd, F_GETFD) < 0)
             local(argv, NULL);
 
-    /* The key: root, our cgroups, this binary. */
+    /* The key: root and this binary. */
     uint64_t key = fnv1a(0xcbf29ce484222325ULL, root, strlen(root) + 1);
-    char cg[8192];
-    int cfd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
-    ssize_t cn = cfd >= 0 ? read(cfd, cg, sizeof(cg)) : -1;
-    if (cfd >= 0)
-        close(cfd);
     struct stat self;
-    if (cn <= 0 || cn == (ssize_t)sizeof(cg) || stat("/proc/self/exe", &self) < 0)
+    if (stat("/proc/self/exe", &self) < 0)
         local(argv, NULL);
-    key = fnv1a(key, cg, (size_t)cn);
     char ident[96];
     snprintf(ident, sizeof(ident), "%lu:%lu:%ld.%09ld", (unsigned long)self.st_dev, (unsigned long)self.st_ino,
              (long)self.st_mtim.tv_sec, (long)self.st_mtim.tv_nsec);
     key = fnv1a(key, ident, strlen(ident));
+    /* An abstract name ("\0" first): gone with the server, however it dies. */
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), WARM_DIR "/%016llx", (unsigned long long)key);
-    static char spawn[sizeof(sa.sun_path) + 4096]; /* "<socket>:<root>" for warm.spawn() */
-    snprintf(spawn, sizeof(spawn), "%s:%s", sa.sun_path, root);
+    int len = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, WARM_NAME "%016llx", (unsigned long long)key);
+    socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
+    static char spawn[64 + 4096]; /* "<key>:<root>" for launch/spawn.py */
+    snprintf(spawn, sizeof(spawn), "%016llx:%s", (unsigned long long)key, root);
 
-    /* Only root may have made the directory the server listens in. */
-    struct stat dir;
-    if (stat(WARM_DIR, &dir) < 0)
-        local(argv, errno == ENOENT ? spawn : NULL);
-    if (!S_ISDIR(dir.st_mode) || dir.st_uid != 0 || (dir.st_mode & 077))
-        local(argv, NULL);
     int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (s < 0)
         local(argv, NULL);
-    if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-        local(argv, spawn); /* none yet, or a stale socket: start one */
+    /* Until the server says "A" nothing has run: a server that does not
+     * answer (stopped, stuck, its backlog full) is left for the local path. */
+    struct timeval patience = {.tv_sec = 2};
+    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &patience, sizeof(patience));
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof(patience));
+    if (connect(s, (struct sockaddr *)&sa, salen) < 0)
+        local(argv, spawn); /* none yet: start one */
     struct ucred cred;
     socklen_t cl = sizeof(cred);
     if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != 0)
+        local(argv, NULL); /* anyone may bind an abstract name: only root's server is ours */
+    /* Our stdio goes over only once the server has taken the connection
+     * ("H"): fds queued on a socket nobody accepts stay open as long as it
+     * lives, and a caller reading our stdout until EOF would wait for it. */
+    char hello;
+    if (recv(s, &hello, 1, 0) != 1 || hello != 'H')
         local(argv, NULL);
 
     /* "PYRTW1" umask argc args... env... */
@@ -410,8 +416,10 @@ static int warm_main(int argc, char **argv)
 
     char reply[32];
     ssize_t n = recv(s, reply, sizeof(reply) - 1, 0);
-    if (n != 1 || reply[0] != 'A') /* refused ("L"), or gone before running anything */
+    if (n != 1 || reply[0] != 'A') /* refused ("L"), silent, or gone before running anything */
         local(argv, NULL);
+    struct timeval forever = {0}; /* the command runs as long as it runs */
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &forever, sizeof(forever));
     if (strcmp(command, "run") == 0)
         n = relay_signals(s, reply, sizeof(reply) - 1);
     else

@@ -33,6 +33,7 @@ import time
 
 from pyruntime import faults, jsonfast, sigstate
 from pyruntime.errors import PyruntimeError
+from pyruntime.launch import placement
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ def run_hook(field: str, hook: dict[str, Any], state: str, cwd: str | None,
         environ: Any = dict(e.split("=", 1) for e in env if "=" in e)
     else:
         environ = default_env if default_env is not None else os.environ
+    placement.join_caller()  # served: the hook is born in the caller's cgroups, as from runc's process
     in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
     pid = os.fork()

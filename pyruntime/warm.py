@@ -33,10 +33,12 @@ returns its status. Nor is anything with fds beyond stdio to hand over
 the server's session keyring, not the caller's).
 
 Lifetime: the server exits after PYRUNTIME_WARM_IDLE seconds without a
-request (default 10), when its socket is replaced or removed, or when its
---root goes away. PYRUNTIME_WARM=0 turns it off. Sockets live in
-/run/pyruntime-warm (root's, mode 0700); the client refuses that directory
-otherwise and checks the server is root (SO_PEERCRED).
+request (default 10), or when its --root goes away. PYRUNTIME_WARM=0 turns
+it off. It listens on the abstract unix socket "\\0pyruntime-warm/<key>"
+(the key hashes the --root and the launcher binary: _warm.c), which the
+kernel removes with the server however it dies; anyone may bind an abstract
+name, so the client checks the server is root (SO_PEERCRED), and the server
+checks its client.
 """
 
 from __future__ import annotations
@@ -47,8 +49,10 @@ import os
 import sys
 import time
 
+from pyruntime.cgroups.hierarchy import UNIFIED, hierarchies
+from pyruntime.launch import placement
 from pyruntime.launch.identity import Limits, differs, higher, identity, limits, signal_state
-from pyruntime.launch.spawn import DEFAULT_IDLE_S, known_subreapers, own_dir
+from pyruntime.launch.spawn import DEFAULT_IDLE_S, SOCKET_PREFIX, known_subreapers
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -61,7 +65,7 @@ PRELOAD = ("pyruntime.cli", "pyruntime.cli.cmd_state", "pyruntime.cli.cmd_start"
            "pyruntime.state.store", "pyruntime.state.ids", "pyruntime.cgroups.factory", "pyruntime.cgroups.manager",
            "pyruntime.cgroups.v2", "pyruntime.cgroups.pending", "pyruntime.hooks", "pyruntime.notify_socket",
            "pyruntime.errors", "pyruntime.log", "pyruntime.rootless", "pyruntime.faults",
-           "pyruntime.launch.identity",
+           "pyruntime.launch.identity", "pyruntime.launch.placement",
            # run and create (served from a sealed server only)
            "pyruntime.cli.cmd_run", "pyruntime.cli.cmd_create", "pyruntime.lifecycle.run",
            "pyruntime.lifecycle.create", "select", "termios", "tty")
@@ -72,38 +76,34 @@ PRELOAD = ("pyruntime.cli", "pyruntime.cli.cmd_state", "pyruntime.cli.cmd_start"
 
 
 class Server:
-    def __init__(self, path: str, root: str, idle_s: float) -> None:
-        self.path, self.root, self.idle_s = path, root, idle_s
+    def __init__(self, key: str, root: str, idle_s: float) -> None:
+        self.root, self.idle_s = root, idle_s
         from pyruntime.sealed_exe import running_sealed
 
         self.sealed = running_sealed()  # else `run` is not served
         self.own = identity("self")
         self.own_limits = dict(limits(os.getpid()))
+        self.mounts = hierarchies()
+        self.own_cgroups = placement.cgroups_of("self", self.mounts)
+        self.unified = self.mounts.get(UNIFIED)
         st = os.stat(root)
         self.root_id = (st.st_dev, st.st_ino)
         self.lsock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
-        # bind and listen beside the name, then rename over it: replaces a
-        # stale socket of a server that died, atomically for connecting
-        # clients. Nothing after the rename may fail, or the name would stay
-        # behind with nobody listening.
-        tmp = f"{path}.{os.getpid()}"
-        self.lsock.bind(tmp)
-        try:
-            self.lsock.listen(128)
-            self.sock_ino = os.stat(tmp).st_ino
-            os.rename(tmp, path)
-        except OSError:
-            os.unlink(tmp)
-            raise
+        # An abstract name (of our network namespace): the kernel drops it
+        # with the socket, so a server that dies, SIGKILL included, leaves
+        # nothing behind. Taken already (EADDRINUSE): another server serves.
+        self.lsock.bind(SOCKET_PREFIX + key)
+        self.lsock.listen(128)
         self.workers: dict[int, tuple[int, _socket.socket]] = {}  # pidfd -> (pid, client)
         self.clients: dict[int, int] = {}  # client fd -> pidfd of its worker
 
     def still_ours(self) -> bool:
+        """Our --root is still there (the same directory)."""
         try:
             st = os.stat(self.root)
-            return os.stat(self.path).st_ino == self.sock_ino and (st.st_dev, st.st_ino) == self.root_id
         except OSError:
             return False
+        return (st.st_dev, st.st_ino) == self.root_id
 
     def run(self) -> None:
         import select
@@ -123,13 +123,8 @@ class Server:
                 last = time.monotonic()
             if listening and (not self.still_ours() or (not self.workers and time.monotonic() - last > self.idle_s)):
                 poller.unregister(self.lsock.fileno())
-                self.lsock.close()
+                self.lsock.close()  # the name goes with it
                 listening = False
-                try:
-                    if os.stat(self.path).st_ino == self.sock_ino:
-                        os.unlink(self.path)
-                except OSError:
-                    pass
 
     def accept(self, poller: select.poll) -> None:
         import select
@@ -142,6 +137,7 @@ class Server:
         fds: list[int] = []
         try:
             conn.settimeout(2.0)
+            conn.send(b"H")  # the client sends its fds only now (_warm.c)
             data, anc, _flags, _ = conn.recvmsg(MAX_MSG, _socket.CMSG_SPACE(4 * 4), _socket.MSG_CMSG_CLOEXEC)
             for level, kind, blob in anc:
                 if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
@@ -155,8 +151,9 @@ class Server:
                 conn.close()
                 return
             signals = signal_state(pid)
+            cgroups = placement.cgroups_of(pid, self.mounts)
             conn.send(b"A")
-            worker = os.fork()
+            worker = placement.fork_as(cgroups, self.own_cgroups, self.unified)
             if worker == 0:
                 self.lsock.close()
                 _work(fds, request, limits, signals)  # never returns
@@ -332,19 +329,18 @@ def _work(fds: list[int], request: tuple[int, list[str], list[str]], limits: Lim
         os._exit(rc)
 
 
-def serve(path: str, root: str, idle: str = str(DEFAULT_IDLE_S)) -> None:
+def serve(key: str, root: str, idle: str = str(DEFAULT_IDLE_S)) -> None:
     """The server process (spawn() execs it): preload, listen, fork workers."""
     gc.disable()
     os.umask(0o077)
-    if not own_dir():
-        return  # someone else's directory: no server
     for name in PRELOAD:
         __import__(name)
     from pyruntime import syscalls
 
     syscalls.set_name("pyrt:[warm]")  # in ps; its workers rename themselves "pyruntime"
+    placement.move_to_inits()  # out of the cgroups of the command that started us
     try:
-        server = Server(path, root, float(idle))
+        server = Server(key, root, float(idle))
     except OSError:
         return
     gc.freeze()  # the preloaded heap: shared with every worker, never scanned

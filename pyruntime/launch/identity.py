@@ -101,11 +101,6 @@ def _root(pid: str) -> object:
     return st.st_dev, st.st_ino
 
 
-def _cgroups(pid: str) -> object:
-    # hooks and the init before it joins its own cgroups are in the runtime's
-    return _read(f"/proc/{pid}/cgroup")
-
-
 def _status_fields(*fields: bytes) -> Check:
     def check(pid: str) -> object:
         values = status(pid)
@@ -154,7 +149,6 @@ def _file(name: str) -> Check:
 CHECKS: tuple[tuple[str, Check], ...] = (
     ("namespaces", _namespaces),
     ("root directory", _root),
-    ("cgroups", _cgroups),
     ("capabilities", _status_fields(b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb")),
     ("no_new_privs", _status_fields(b"NoNewPrivs")),
     ("seccomp", _seccomp),

@@ -1,7 +1,7 @@
 """Starting a warm server outside every caller's process tree.
 
 Runs in a command's own process, after the command, when the launcher's
-client (_warm.c) found no server and set PYRUNTIME_WARM_SPAWN=<socket>:<root>
+client (_warm.c) found no server and set PYRUNTIME_WARM_SPAWN=<key>:<root>
 (the bootstrap in bin/pyruntime calls spawn()).
 
 When a process's parent exits, the kernel gives it to the nearest living
@@ -28,7 +28,8 @@ import sys
 
 from pyruntime.launch.identity import identity, stat
 
-WARM_DIR = "/run/pyruntime-warm"
+WARM_DIR = "/run/pyruntime-warm"  # root's, 0700: the subreaper markers
+SOCKET_PREFIX = "\0pyruntime-warm/"  # + key: the server's abstract socket (_warm.c: WARM_NAME)
 DEFAULT_IDLE_S = 10.0
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MARKER = "reaper."  # WARM_DIR/reaper.<pid>.<start time>: a subreaper that adopted a server
@@ -97,7 +98,7 @@ def known_subreapers() -> set[tuple[int, int]]:
 
 def _record(subreaper: int) -> None:
     start = _start_time(subreaper)
-    if start >= 0:
+    if start >= 0 and own_dir():
         try:
             os.close(os.open(f"{WARM_DIR}/{MARKER}{subreaper}.{start}", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
                              0o600))
@@ -105,7 +106,7 @@ def _record(subreaper: int) -> None:
             pass
 
 
-def _server_argv(path: str, root: str) -> list[str]:
+def _server_argv(key: str, root: str) -> list[str]:
     idle = os.environ.get("PYRUNTIME_WARM_IDLE") or str(DEFAULT_IDLE_S)
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     # as the launcher's bootstrap: site-packages on sys.path without `site`,
@@ -113,7 +114,7 @@ def _server_argv(path: str, root: str) -> list[str]:
     script = (f"import sys\nsys.path.append({os.path.dirname(package)!r})\ntry:\n    import _cffi_backend\n"
               "except ImportError:\n    import site\n    site.main()\nfrom pyruntime.warm import serve\n"
               "serve(*sys.argv[1:])\n")
-    argv = [sys.executable, "-I", "-S", "-c", script, path, root, idle]
+    argv = [sys.executable, "-I", "-S", "-c", script, key, root, idle]
     # From a sealed copy of the interpreter, as create/run/exec (sealed_exe.py):
     # a served `run` forks the container from the server.
     sealexec = os.path.join(package, "_sealexec")
@@ -158,20 +159,20 @@ def _candidate(verdict_w: int, middle: int, argv: list[str]) -> None:
 
 
 def spawn(spec: str) -> None:
-    """Start the server for "<socket>:<root>" in the background: a grandchild
+    """Start the server for "<key>:<root>" in the background: a grandchild
     in its own session, with no fd of ours (a caller reading our stdout until
     EOF must not wait for it), adopted by init or not at all."""
-    path, _, root = spec.partition(":")
-    if not path.startswith(WARM_DIR + "/") or "/" in path[len(WARM_DIR) + 1:] or not os.path.isdir(root):
+    key, _, root = spec.partition(":")
+    if len(key) != 16 or key.strip("0123456789abcdef") or not os.path.isdir(root):
         return
     if not sys.executable or identity("self")["seccomp"] is None:
         return  # a server under our seccomp filter could serve nobody (launch/identity.py)
-    if os.getppid() == INIT or not own_dir():
+    if os.getppid() == INIT:
         return  # our caller is init itself: the server would be its child
     known = known_subreapers()
     if known and known & _ancestors():
         return  # one of them adopted a server before, and would again
-    argv = _server_argv(path, root)
+    argv = _server_argv(key, root)
     sys.stdout.flush()
     sys.stderr.flush()
     r, w = os.pipe2(os.O_CLOEXEC)

@@ -9,6 +9,7 @@ import os
 from pyruntime import faults, namespaces
 from pyruntime import syscalls as sc
 from pyruntime.errors import PyruntimeError, from_wire
+from pyruntime.launch import placement
 from pyruntime.process.intermediate import intermediate_main
 from pyruntime.process.sync import Channel
 
@@ -35,6 +36,7 @@ def spawn(plan: InitPlan, on_pid: Callable[[int], None], run_hooks: Callable[[in
     can be cleaned up); run_hooks(pid) runs prestart + createRuntime."""
     sc.sys()  # load the compiled module now: the children must not import anything
     parent, child = Channel.pair()
+    placement.join_caller()  # served `run`: from the caller's cgroups, as from runc's process
     inter = plan.cgroup.fork()  # born in its cgroup2 cgroup where it can be (cgroups/manager.py)
     if inter == 0:
         parent.close()

@@ -13,7 +13,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import pytest
 
 from tests.conftest import Runtime
 from tests.integration.probes import create, must, run_nocapture, wait_for
-from tests.support.warm import servers, warm_up
+from tests.support.warm import server_key, servers, warm_up
 
 MakeBundle = Callable[..., Path]
 LOCAL = {"PYRUNTIME_WARM": "0"}
@@ -86,6 +85,74 @@ def test_start_is_served_by_a_worker_with_the_callers_rlimits(rt: Runtime, make_
     assert (soft, hard) == ("321", "512"), "the worker did not take the caller's rlimits"
     assert rt.state(cid)["status"] == "running"
     must(rt("delete", "--force", cid))
+
+
+# The caller: moves itself into the cgroup given in every hierarchy, then
+# runs the command; prints each hierarchy's cgroup.procs of that cgroup
+# after the command returned.
+_IN_CGROUP = """
+import json, os, subprocess, sys
+mounts, cgpath, cmd = json.loads(sys.argv[1])
+for m in mounts:
+    with open(f"{m}{cgpath}/cgroup.procs", "w") as f:
+        f.write("0")
+p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+procs = {m: open(f"{m}{cgpath}/cgroup.procs").read().split() for m in mounts}
+print(json.dumps({"rc": p.returncode, "err": p.stderr, "me": os.getpid(), "procs": procs}))
+"""
+
+
+def _cgroup_hook(out: Path) -> Callable[[dict[str, Any]], None]:
+    """A poststart hook (run by `start`'s process) recording its cgroups and
+    its parent's parent (the server, when start is served)."""
+    script = f"cat /proc/self/cgroup > {out}; awk '/^PPid:/ {{print $2}}' /proc/$PPID/status > {out}.pp"
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        cfg.setdefault("hooks", {})["poststart"] = [{"path": "/bin/sh", "args": ["sh", "-c", script]}]
+    return mutate
+
+
+def test_the_worker_lends_the_callers_cgroups_and_the_server_keeps_none(
+        rt: Runtime, make_bundle: MakeBundle, cid: str, tmp_path: Path) -> None:
+    """A caller in a cgroup of its own (in every hierarchy) has `start`
+    served by a server started from pytest's cgroups. The poststart hook,
+    forked by the worker, is in the caller's cgroups, as from runc's (and
+    the local) `start` process; after the command returns the caller's
+    cgroups hold the caller alone, and the server is in init's cgroups,
+    not in any caller's."""
+    from tests.support.cgfiles import cgroup_mounts, remove_test_cgroups
+
+    cgpath = f"/pyrt-caller-{cid}"
+    mounts = [str(m) for m in cgroup_mounts()]
+    try:
+        for m in mounts:
+            os.mkdir(f"{m}{cgpath}")
+            if os.path.exists(f"{m}/cpuset.cpus") and not os.path.exists(f"{m}/cgroup.subtree_control"):
+                for f in ("cpuset.cpus", "cpuset.mems"):  # v1 cpuset: empty until filled
+                    Path(f"{m}{cgpath}/{f}").write_text(Path(f"{m}/{f}").read_text())
+        server = warm_up(rt, cid)
+        seen = {}
+        for mode, extra in (("served", {}), ("local", LOCAL)):
+            name = f"{cid}-{mode}"
+            out = tmp_path / f"{mode}.cgroup"
+            must(create(rt, make_bundle(["sleep", "300"], mutate=_cgroup_hook(out), name=name), name))
+            arg = json.dumps([mounts, cgpath, rt.cmd("start", name)])
+            p = subprocess.run([sys.executable, "-c", _IN_CGROUP, arg], env=env(**extra),
+                               capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0, p.stderr
+            got = json.loads(p.stdout)
+            assert got["rc"] == 0, got
+            assert all(pids == [str(got["me"])] for pids in got["procs"].values()), got
+            grandparent = int(Path(f"{out}.pp").read_text())
+            assert (grandparent == server) == (mode == "served"), (mode, grandparent, server)
+            seen[mode] = out.read_text()
+            must(rt("delete", "--force", name))
+        for line in seen["served"].splitlines():
+            assert line.endswith(":" + cgpath), seen
+        assert seen["served"] == seen["local"], seen
+        assert Path(f"/proc/{server}/cgroup").read_text() == Path("/proc/1/cgroup").read_text()
+    finally:
+        remove_test_cgroups(cgpath)
 
 
 def test_outputs_and_exit_codes_match_the_local_command(rt: Runtime, running: str) -> None:
@@ -217,20 +284,44 @@ def test_warm_zero_turns_it_off(rt: Runtime, running: str) -> None:
     assert servers(rt) == []
 
 
-def test_the_socket_directory_must_be_roots_alone(rt: Runtime, running: str) -> None:
-    """A group/world-writable /run/pyruntime-warm is not trusted: commands run
-    themselves and start no server."""
-    d = Path("/run/pyruntime-warm")
-    d.mkdir(mode=0o700, exist_ok=True)
-    before = d.stat().st_mode & 0o777
+# A process holding the server's abstract name, as anyone may: as nobody,
+# or as root; it accepts connections and never answers.
+_SQUATTER = """
+import os, socket, sys, time
+if sys.argv[2] == "nobody":
+    os.setresgid(65534, 65534, 65534)
+    os.setresuid(65534, 65534, 65534)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind("\\0pyruntime-warm/" + sys.argv[1])
+s.listen(8)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("who", ["nobody", "root"])
+def test_a_server_that_is_not_ours_is_not_used(rt: Runtime, running: str, who: str) -> None:
+    """Anyone may bind an abstract socket name: the client talks only to a
+    root server (SO_PEERCRED), and a root one that does not answer within
+    2 s is left too (until its "A" nothing has run). Under a squatter on
+    the name, commands run themselves and a new server cannot start (the
+    name is taken)."""
+    server = warm_up(rt, running)
+    key = server_key(server)
+    os.kill(server, signal.SIGKILL)
+    wait_for(lambda: not servers(rt), what="the killed server to go")
+    squatter = subprocess.Popen([sys.executable, "-c", _SQUATTER, key, who], stdout=subprocess.PIPE, text=True)
     try:
-        d.chmod(0o733)
+        assert squatter.stdout is not None and squatter.stdout.readline() == "ready\n"
         for _ in range(2):
+            t0 = time.monotonic()
             assert rt.state(running)["status"] == "running"
+            assert time.monotonic() - t0 < (1.0 if who == "nobody" else 4.0)
         time.sleep(0.3)
         assert servers(rt) == []
     finally:
-        d.chmod(before)
+        squatter.kill()
+        squatter.wait()
 
 
 def _run_probe(rt: Runtime, make_bundle: MakeBundle, cid: str, script: str, **kw: Any) -> subprocess.Popen[str]:
@@ -423,33 +514,25 @@ def test_create_is_never_served(rt: Runtime, make_bundle: MakeBundle, cid: str, 
     must(rt("delete", "--force", cid))
 
 
-def _refused_sockets() -> int:
-    """Sockets in /run/pyruntime-warm that nobody listens on."""
-    count = 0
-    d = Path("/run/pyruntime-warm")
-    for entry in d.iterdir() if d.is_dir() else []:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            s.connect(str(entry))
-        except ConnectionRefusedError:
-            count += 1
-        except OSError:
-            pass
-        finally:
-            s.close()
-    return count
+def _listening(name: str) -> bool:
+    """An abstract unix socket of that name is bound (/proc/net/unix: "@name")."""
+    return any(line.split()[-1] == "@" + name for line in Path("/proc/net/unix").read_text().splitlines()[1:]
+               if len(line.split()) > 7)
 
 
-def test_servers_leave_no_socket_behind(rt: Runtime, make_bundle: MakeBundle, cid: str) -> None:
-    """Two commands that both find no server start two; the root is removed
-    while they start. Each server removes its own socket name when it goes,
-    and one that cannot start leaves none (4,600 dead sockets had piled up
-    in /run/pyruntime-warm over a day of test runs)."""
-    before = _refused_sockets()
-    for i in range(4):
-        rt.root.mkdir(exist_ok=True)
-        rt("state", f"{cid}-{i}")
-        rt("delete", "--force", f"{cid}-{i}")
-        shutil.rmtree(rt.root)
-        wait_for(lambda: not servers(rt), timeout=10, what="the servers of a removed --root to exit")
-    assert _refused_sockets() <= before
+def test_a_killed_server_leaves_no_socket_behind(rt: Runtime, running: str) -> None:
+    """The server's socket is an abstract name, which the kernel drops with
+    the socket: a SIGKILLed server leaves nothing that later commands trip
+    over (4,600 dead socket files had piled up in /run/pyruntime-warm over a
+    day of test runs when they were files). The next command finds no
+    server, runs itself and starts one under the same name."""
+    server = warm_up(rt, running)
+    key = server_key(server)
+    assert _listening("pyruntime-warm/" + key)
+    os.kill(server, signal.SIGKILL)
+    wait_for(lambda: not servers(rt), what="the killed server to go")
+    assert not _listening("pyruntime-warm/" + key)
+    assert rt.state(running)["status"] == "running"
+    wait_for(lambda: len(servers(rt)) == 1, what="a new server")
+    assert server_key(servers(rt)[0]) == key
+    wait_for(lambda: _listening("pyruntime-warm/" + key), what="the new server to listen")

@@ -19,7 +19,7 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def servers(rt: Runtime) -> list[int]:
-    """Pids of warm servers for rt's --root (argv: ... serve(...) SOCKET ROOT IDLE)."""
+    """Pids of warm servers for rt's --root (argv: ... serve(...) KEY ROOT IDLE)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -27,6 +27,12 @@ def servers(rt: Runtime) -> list[int]:
             if len(argv) >= 4 and "from pyruntime.warm import serve" in " ".join(argv) and str(rt.root) in argv:
                 found.append(int(entry))
     return found
+
+
+def server_key(pid: int) -> str:
+    """The key server pid listens under (its abstract socket "\\0pyruntime-warm/<key>"):
+    its argv ends KEY ROOT IDLE (and /proc's cmdline with a NUL)."""
+    return _cmdline(pid)[-4]
 
 
 def warm_up(rt: Runtime, cid: str) -> int:
