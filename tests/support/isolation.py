@@ -291,4 +291,36 @@ def net_cls_hierarchy(cleanup: Callable[[], None], scratch: Path) -> Iterator[Pa
         for d in mnt.iterdir():
             if d.is_dir():
                 remove_cgroup_tree(d)
+        _wait_for_dead_children("net_cls")
         subprocess.run(["umount", str(mnt)], capture_output=True)
+        deadline = time.monotonic() + 10  # the root too is released from a workqueue
+        while _hierarchy_of("net_cls") != 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if _hierarchy_of("net_cls") != 0:
+            raise RuntimeError(f"the net_cls,net_prio hierarchy outlived its mount at {mnt}")
+
+
+def _hierarchy_of(controller: str) -> int:
+    """The v1 hierarchy id /proc/cgroups gives `controller` (0: none, or cgroup2)."""
+    for line in Path("/proc/cgroups").read_text().splitlines()[1:]:
+        name, hierarchy, _, _ = line.split()
+        if name == controller:
+            return int(hierarchy)
+    return 0
+
+
+def _wait_for_dead_children(controller: str, timeout: float = 10.0) -> None:
+    """Until the hierarchy holding `controller` counts only its root cgroup.
+    rmdir returns while the cgroup is still dying (its css is released later,
+    from a workqueue), and an umount that finds the root with a child, dying
+    or not, leaves the v1 hierarchy alive after the mount is gone (the
+    kernel's cgroup_kill_sb kills only a root without children): it would
+    stay in every /proc/<pid>/cgroup until the next mount and umount."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in Path("/proc/cgroups").read_text().splitlines()[1:]:
+            name, _, count, _ = line.split()
+            if name == controller and int(count) <= 1:
+                return
+        time.sleep(0.02)
+    raise RuntimeError(f"the {controller} hierarchy still has child cgroups after {timeout} s")
