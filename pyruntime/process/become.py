@@ -28,13 +28,14 @@ SECCOMP_MSG = b'{"t":"seccomp"}'
 def take_identity(proc: dict[str, Any], caps: dict[str, int], scheduler: Scheduler | None,
                   ioprio: int | None, seccomp: SeccompFilter | None,
                   chan: Channel | None = None, *, preserve_fds: int = 0,
-                  keep_open: int = -1) -> tuple[str, list[str], dict[str, str]]:
+                  keep_open: int = -1, default_umask: int | None = None) -> tuple[str, list[str], dict[str, str]]:
     """The fds and signals for execve (prepare_exec), scheduler, I/O
     priority, seccomp (when it must precede the capability drop), user and
     groups, capabilities, no_new_privs; then the program's environment and
     path; with SCMP_ACT_NOTIFY and noNewPrivileges, seccomp last. Returns
     (executable, argv, env). chan: the sync channel to P1 (needed for
-    SCMP_ACT_NOTIFY)."""
+    SCMP_ACT_NOTIFY); default_umask: the umask when the user names none
+    (None: the one inherited)."""
     prepare_exec(preserve_fds, keep_open)
     # While all capabilities are still held (SCHED_FIFO needs CAP_SYS_NICE,
     # the RT I/O class CAP_SYS_ADMIN):
@@ -48,7 +49,7 @@ def take_identity(proc: dict[str, Any], caps: dict[str, int], scheduler: Schedul
         load_seccomp(seccomp, chan)
     capabilities.drop_bounding(caps["bounding"])
     u = proc.get("user") or {}
-    user.switch_user(u)
+    user.switch_user(u, default_umask)
     capabilities.apply(caps)
     if proc.get("noNewPrivileges"):
         sc.sys().prctl(sc.PR_SET_NO_NEW_PRIVS, 1)

@@ -196,8 +196,10 @@ def _setup_and_exec(plan: InitPlan, chan: Channel) -> None:
     os.chdir(cwd)
     if not proc:
         _wait_without_process(chan)
+    # umask: 0022 where the config names none, as runc's and crun's init (an
+    # exec keeps its caller's: runc's too)
     exe, args, env = become.take_identity(proc, plan.caps, plan.scheduler, plan.ioprio, plan.seccomp, chan,
-                                          preserve_fds=plan.preserve_fds)
+                                          preserve_fds=plan.preserve_fds, default_umask=0o022)
     if plan.personality is not None:
         settings.apply_personality(plan.personality)
 

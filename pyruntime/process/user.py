@@ -13,9 +13,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def switch_user(user: dict[str, Any]) -> None:
+def switch_user(user: dict[str, Any], default_umask: int | None = None) -> None:
     """setgroups/setresgid/setresuid, keeping capabilities across the uid
-    change (PR_SET_KEEPCAPS) so that capset can set the final sets after."""
+    change (PR_SET_KEEPCAPS) so that capset can set the final sets after;
+    then the user's umask, else default_umask (None: keep the inherited one)."""
     uid = int(user.get("uid", 0))
     gid = int(user.get("gid", 0))
     sys_ = sc.sys()
@@ -29,8 +30,11 @@ def switch_user(user: dict[str, Any]) -> None:
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
     sys_.prctl(sc.PR_SET_KEEPCAPS, 0)
-    if user.get("umask") is not None:
-        os.umask(int(user["umask"]))
+    umask = user.get("umask")
+    if umask is None:
+        umask = default_umask
+    if umask is not None:
+        os.umask(int(umask))
 
 
 def home_for(uid: int) -> str:

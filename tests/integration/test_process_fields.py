@@ -27,7 +27,7 @@ import pytest
 
 from tests.integration.probes import remove_cgroups
 from tests.support.config_fields import create_refused, skip_unless_supported
-from tests.support.isolation import build_probe, install_probe, run_ok
+from tests.support.isolation import build_probe, describe, install_probe, run_ok, start_detached
 
 MakeBundle = Callable[..., Path]
 Mutate = Callable[[dict[str, Any]], None]
@@ -250,9 +250,20 @@ def test_umask_applied(rt: Any, cid: str, make_bundle: MakeBundle) -> None:
     assert out.split() == ["0027", "640"], out
 
 
-def test_umask_default_is_022(rt: Any, cid: str, make_bundle: MakeBundle) -> None:
-    out = run_ok(rt, make_bundle(sh("umask; touch /dev/shm/f; stat -c %a /dev/shm/f")), cid)
-    assert out.split() == ["0022", "644"], out
+def test_umask_default_is_022_whatever_the_callers(rt: Any, cid: str, make_bundle: MakeBundle) -> None:
+    """No umask in the config: the init gets 0022 from a caller with 0077
+    (runc's init sets it, crun's too); an exec keeps its caller's (runc's)."""
+    old = os.umask(0o077)  # the runtime's caller's, inherited by the runtime
+    try:
+        out = run_ok(rt, make_bundle(sh("umask; touch /dev/shm/f; stat -c %a /dev/shm/f")), cid)
+        assert out.split() == ["0022", "644"], out
+        name = f"{cid}-exec"
+        pid = start_detached(rt, make_bundle(["sleep", "30"], name=name), name)
+        assert pid > 0
+        p = rt("exec", name, "sh", "-c", "umask", timeout=30)
+        assert (p.returncode, p.stdout.split()) == (0, ["0077"]), describe(p)
+    finally:
+        os.umask(old)
 
 
 # ---------------------------------------------------------------- rlimits
