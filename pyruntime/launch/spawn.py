@@ -106,6 +106,19 @@ def _record(subreaper: int) -> None:
             pass
 
 
+def _real_root() -> bool:
+    """We are in the initial user namespace (uid_map maps all 2^32 ids to
+    themselves). Root of another one (rootless Podman, `spec --rootless`)
+    may not leave its caller's cgroups for init's, nor make WARM_DIR: a
+    server there would stay behind in the user's cgroup, where runc leaves
+    nothing. The server serves the real root only."""
+    try:
+        with open("/proc/self/uid_map", "rb") as f:
+            return f.read().split() == [b"0", b"0", b"4294967295"]
+    except OSError:
+        return False
+
+
 def _server_argv(key: str, root: str) -> list[str]:
     idle = os.environ.get("PYRUNTIME_WARM_IDLE") or str(DEFAULT_IDLE_S)
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -169,6 +182,8 @@ def spawn(spec: str) -> None:
         return  # a server under our seccomp filter could serve nobody (launch/identity.py)
     if os.getppid() == INIT:
         return  # our caller is init itself: the server would be its child
+    if not _real_root():
+        return  # root of a user namespace (rootless Podman): see _real_root
     known = known_subreapers()
     if known and known & _ancestors():
         return  # one of them adopted a server before, and would again

@@ -287,6 +287,24 @@ def test_warm_zero_turns_it_off(rt: Runtime, running: str) -> None:
     assert servers(rt) == []
 
 
+def test_root_of_a_user_namespace_starts_no_server(rt: Runtime, running: str) -> None:
+    """uid 0 of another user namespace (rootless Podman runs the runtime so)
+    gets its answer, and no server is left behind: one there could not leave
+    the user's cgroups (launch/spawn.py _real_root). The control: the same
+    command from the real root starts one."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare (util-linux)")
+    assert servers(rt) == []
+    for _ in range(2):
+        p = subprocess.run(["unshare", "--user", "--map-root-user", *rt.cmd("state", running)],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0 and json.loads(p.stdout)["id"] == running, p.stderr
+    time.sleep(0.3)
+    assert servers(rt) == []
+    assert rt("state", running).returncode == 0
+    wait_for(lambda: len(servers(rt)) == 1, what="a server started by the real root")
+
+
 # A process holding the server's abstract name, as anyone may: as nobody,
 # or as root; it accepts connections and never answers.
 _SQUATTER = """
