@@ -97,7 +97,7 @@ def run_hook(field: str, hook: dict[str, Any], state: str, cwd: str | None,
             os.dup2(out_w, 2)
             if cwd:
                 os.chdir(cwd)
-            sigstate.for_hook()  # nothing the caller (or Python) ignores or blocks, as runc
+            sigstate.for_hook()  # as runc: nothing ignored, the caller's mask but UNBLOCKED
             os.execve(path, args, environ)
         except OSError as e:
             what = f"chdir {cwd}" if e.filename == cwd and cwd else f"exec {path}"

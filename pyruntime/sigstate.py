@@ -15,10 +15,12 @@ signal (tests/integration/test_signal_delivery.py compares the two):
   execve resets handled signals). One exception we do not copy: signal 34
   (musl's SIGSYNCCALL, on which Go installs no handler, golang/go#39343)
   stays ignored under runc and is reset here, as crun resets it.
-- mask: the container's process keeps the caller's blocked signals except
-  those Go never lets be blocked (UNBLOCKED below: the ones that stop or
-  kill a process, the synchronous faults, SIGCHLD, SIGPROF, SIGURG, and 34);
-  hooks start with nothing blocked.
+- mask: the container's process and the hooks keep the caller's blocked
+  signals except those Go never lets be blocked (UNBLOCKED below: the ones
+  that stop or kill a process, the synchronous faults, SIGCHLD, SIGPROF,
+  SIGURG, and 34): Go's forked child restores the mask its thread started
+  with (the caller's) and its threads run without those. Measure hooks with
+  a static probe, not busybox sh, which clears its own mask when it starts.
 """
 
 from __future__ import annotations
@@ -35,11 +37,19 @@ UNBLOCKED = (1, 2, 3, 4, 5, 6, 7, 8, 11, 15, 16, 17, 23, 27, 31, 34)
 SETTABLE = tuple(s for s in range(1, _signal.NSIG) if s not in (_signal.SIGKILL, _signal.SIGSTOP, 32, 33))
 
 
+# The mask our command process started with (the caller's), recorded by
+# for_own_process: `run` unblocks the signals it forwards, and what it
+# forks later (poststop hooks) must still get the caller's, as from runc.
+_callers_mask: set[int] | None = None
+
+
 def for_own_process() -> None:
-    """pyruntime's own command process: a caller that ignores SIGCHLD would
-    have the kernel reap our children (intermediate, init, hooks) before we
-    wait for them, and waitpid fails with ECHILD (Go's runtime installs its
-    handler, so runc never sees this)."""
+    """pyruntime's own command process: records the caller's mask; a caller
+    that ignores SIGCHLD would have the kernel reap our children
+    (intermediate, init, hooks) before we wait for them, and waitpid fails
+    with ECHILD (Go's runtime installs its handler, so runc never sees this)."""
+    global _callers_mask
+    _callers_mask = set(_signal.pthread_sigmask(_signal.SIG_BLOCK, ()))
     if _signal.getsignal(_signal.SIGCHLD) == _signal.SIG_IGN:
         _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
 
@@ -57,11 +67,14 @@ def for_container_process() -> None:
     dispositions and mask. Called before a seccomp filter may be loaded, so
     that no profile can make it fail."""
     _default_ignored()
-    _signal.pthread_sigmask(_signal.SIG_UNBLOCK, UNBLOCKED)
+    if _callers_mask is None:
+        _signal.pthread_sigmask(_signal.SIG_UNBLOCK, UNBLOCKED)
+    else:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, _callers_mask.difference(UNBLOCKED))
 
 
 def for_hook() -> None:
-    """In a hook's child before execve: runc's hooks start with every signal
-    at SIG_DFL and none blocked."""
-    _default_ignored()
-    _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
+    """In a hook's child before execve: what runc's hooks get, which is what
+    its container's process gets (every signal at SIG_DFL, the caller's mask
+    but UNBLOCKED)."""
+    for_container_process()
