@@ -15,7 +15,8 @@
  * server), where the key hashes the --root and this binary's identity (an
  * upgrade gets a new server). The server checks the rest (uid, namespaces,
  * capabilities, seccomp, LSM label, rlimits: pyruntime/launch/identity.py)
- * against /proc/<our pid>, lends the worker our cgroups
+ * against /proc/<our pid> and what we report (securebits, session keyring),
+ * lends the worker our cgroups
  * (pyruntime/launch/placement.py). The server says
  *   "H"            on accepting the connection: then we send the request
  *                  and our stdio and cwd (SCM_RIGHTS), and it answers
@@ -39,8 +40,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -379,13 +382,22 @@ static int warm_main(int argc, char **argv)
     if (recv(s, &hello, 1, 0) != 1 || hello != 'H')
         local(argv, NULL);
 
-    /* "PYRTW1" umask argc args... env... */
+    /* "PYRTW2" umask securebits keyring argc args... env...: securebits and
+     * the session keyring are what /proc does not show of us (the server
+     * compares them with its own: launch/identity.py). Asking for the
+     * session keyring installs the user session keyring as ours when we
+     * have none (the kernel's lookup_user_key), as any use of it would. */
     size_t at = 0;
     char num[32];
     mode_t um = umask(022);
     umask(um);
-    int ok = put(&at, "PYRTW1");
+    int ok = put(&at, "PYRTW2");
     snprintf(num, sizeof(num), "%o", (unsigned)um);
+    ok = ok && put(&at, num);
+    snprintf(num, sizeof(num), "%d", prctl(PR_GET_SECUREBITS, 0, 0, 0, 0));
+    ok = ok && put(&at, num);
+    long keyring = syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3 /* KEY_SPEC_SESSION_KEYRING */, 0);
+    snprintf(num, sizeof(num), "%ld", keyring < 0 ? -(long)errno : keyring);
     ok = ok && put(&at, num);
     snprintf(num, sizeof(num), "%d", argc - USER_ARGS);
     ok = ok && put(&at, num);

@@ -51,7 +51,7 @@ import time
 
 from pyruntime.cgroups.hierarchy import UNIFIED, hierarchies
 from pyruntime.launch import placement
-from pyruntime.launch.identity import Limits, differs, higher, identity, limits, signal_state
+from pyruntime.launch.identity import Limits, Process, differs, higher, identity, limits, signal_state
 from pyruntime.launch.spawn import DEFAULT_IDLE_S, SOCKET_PREFIX, known_subreapers
 
 TYPE_CHECKING = False
@@ -144,13 +144,14 @@ class Server:
                     fds += [int.from_bytes(blob[i:i + 4], sys.byteorder) for i in range(0, len(blob) - 3, 4)]
             request = _parse(data)
             pid, uid, _gid = _peercred(conn)
-            takes = request is not None and len(fds) == 4 and self.takes(request[1], request[2])
-            limits = self.refusal_check(pid, uid) if takes else None
-            if request is None or limits is None:
+            caller = Process(pid, request.reported) if request is not None else None
+            takes = request is not None and len(fds) == 4 and self.takes(request.args, request.env)
+            limits = self.refusal_check(caller, uid) if takes and caller is not None else None
+            if request is None or caller is None or limits is None:
                 conn.send(b"L")
                 conn.close()
                 return
-            signals = signal_state(pid)
+            signals = signal_state(caller.status)
             cgroups = placement.cgroups_of(pid, self.mounts)
             conn.send(b"A")
             worker = placement.fork_as(cgroups, self.own_cgroups, self.unified)
@@ -214,12 +215,12 @@ class Server:
                     return False
         return True
 
-    def refusal_check(self, pid: int, uid: int) -> Limits | None:
+    def refusal_check(self, caller: Process, uid: int) -> Limits | None:
         """The caller's rlimits where a fork of ours can be that caller, else None."""
-        if uid != 0 or differs(self.own, pid) is not None:
+        if uid != 0 or differs(self.own, caller) is not None:
             return None
         try:
-            theirs = limits(pid)
+            theirs = limits(int(caller.pid))
         except OSError:
             return None
         for r, (_soft, hard) in theirs:
@@ -247,20 +248,28 @@ def _peercred(conn: _socket.socket) -> tuple[int, int, int]:
             int.from_bytes(raw[8:12], sys.byteorder))
 
 
-def _parse(data: bytes) -> tuple[int, list[str], list[str]] | None:
-    """(umask, args, env) of a request: NUL-terminated fields
-    "PYRTW1" umask(octal) argc args... env..."""
+class Request:
+    """What the client sent: its umask, what it reports of itself (what
+    /proc does not show: launch/identity.py), the command's args, its env."""
+
+    def __init__(self, umask: int, reported: dict[str, int], args: list[str], env: list[str]) -> None:
+        self.umask, self.reported, self.args, self.env = umask, reported, args, env
+
+
+def _parse(data: bytes) -> Request | None:
+    """A request: NUL-terminated fields "PYRTW2" umask(octal) securebits
+    keyring argc args... env... (_warm.c)."""
     fields = data.split(b"\0")
-    if len(fields) < 4 or fields[0] != b"PYRTW1" or fields[-1] != b"":
+    if len(fields) < 6 or fields[0] != b"PYRTW2" or fields[-1] != b"":
         return None
     try:
-        umask, argc = int(fields[1], 8), int(fields[2])
+        umask, securebits, keyring, argc = int(fields[1], 8), int(fields[2]), int(fields[3]), int(fields[4])
     except ValueError:
         return None
-    if not 0 < argc <= len(fields) - 4:
+    if not 0 < argc <= len(fields) - 6:
         return None
-    decode = [os.fsdecode(f) for f in fields[3:-1]]
-    return umask, decode[:argc], decode[argc:]
+    decode = [os.fsdecode(f) for f in fields[5:-1]]
+    return Request(umask, {"securebits": securebits, "keyring": keyring}, decode[:argc], decode[argc:])
 
 
 def _mirror_signals(ignored: int, blocked: int) -> None:
@@ -283,10 +292,9 @@ def _mirror_signals(ignored: int, blocked: int) -> None:
     _signal.pthread_sigmask(_signal.SIG_SETMASK, [s for s in _signal.valid_signals() if blocked >> (s - 1) & 1])
 
 
-def _work(fds: list[int], request: tuple[int, list[str], list[str]], limits: Limits,
-          signals: tuple[int, int]) -> None:
+def _work(fds: list[int], request: Request, limits: Limits, signals: tuple[int, int]) -> None:
     """The worker: become the caller's command process and run the command."""
-    umask, args, env = request
+    umask, args, env = request.umask, request.args, request.env
     rc = 1
     try:
         import resource

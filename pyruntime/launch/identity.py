@@ -8,13 +8,16 @@ from the server, and reaches the command's children (hooks, the
 container's init before it sets its own) as it would from the caller's own
 `pyruntime` process only where the two are equal. Each property is one
 named check below; a caller that differs in any of them runs the command
-itself (the client's "L" path), so that its container gets exactly what
-runc's would. What the worker takes over per request instead of comparing
-(stdio, cwd, umask, environment, rlimits, ignored and blocked signals) is
-done in warm._work.
+itself (the client's "L" path), so that its container and hooks get exactly
+what runc's would (tests/integration/test_warm_identity.py compares served,
+local and runc for each). What the worker takes over per request instead of
+comparing (stdio, cwd, umask, environment, rlimits, ignored and blocked
+signals, cgroups) is done in warm._work and launch/placement.py.
 
-Each check reads /proc/<pid> (or asks the kernel about pid) and returns a
-comparable value; None means "cannot be served" whatever the server has.
+Most checks read /proc/<pid>. Two things /proc does not show the client
+reports itself (_warm.c): its securebits and its session keyring's serial.
+Each check returns a comparable value; None means "cannot be served"
+whatever the server has.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ import os
 from collections.abc import Callable
 
 NAMESPACES = ("mnt", "pid", "net", "user", "ipc", "uts", "cgroup", "time")
+PR_GET_SECUREBITS = 27
 
 Limits = list[tuple[int, tuple[int, int]]]
-Check = Callable[[str], object]
 
 
 def _read(path: str) -> bytes:
@@ -58,9 +61,8 @@ def parent_of(pid: int) -> int:
     return int(fields[1]) if len(fields) > 1 else -1
 
 
-def signal_state(pid: int) -> tuple[int, int]:
-    """(ignored, blocked) signal masks of process pid (SigIgn, SigBlk)."""
-    fields = status(pid)
+def signal_state(fields: dict[bytes, bytes]) -> tuple[int, int]:
+    """(ignored, blocked) signal masks (SigIgn, SigBlk) of a process's status()."""
     return int(fields.get(b"SigIgn", b"0"), 16), int(fields.get(b"SigBlk", b"0"), 16)
 
 
@@ -78,84 +80,122 @@ def higher(hard: int, than: int) -> bool:
     return than != inf and (hard == inf or hard > than)
 
 
+class Process:
+    """One process as the checks see it: its pid ("self": ours), its
+    /proc/<pid>/status read once, and what its client reported (None: our
+    own process, which asks the kernel)."""
+
+    def __init__(self, pid: int | str, reported: dict[str, int] | None = None) -> None:
+        self.pid = str(pid)
+        self.status = status(pid)
+        self.reported = reported
+
+
+Check = Callable[[Process], object]
+
+
 # --- the checks ----------------------------------------------------------------
 
 
-def _namespaces(pid: str) -> object:
+def _namespaces(p: Process) -> object:
     # every namespace: the worker's children are born in the server's
     out = []
     for name in NAMESPACES:
         try:
-            out.append(os.readlink(f"/proc/{pid}/ns/{name}"))
+            out.append(os.readlink(f"/proc/{p.pid}/ns/{name}"))
         except OSError:
             out.append("")
     return tuple(out)
 
 
-def _root(pid: str) -> object:
+def _root(p: Process) -> object:
     # the root directory (chroot): relative paths and the bundle resolve in it
     try:
-        st = os.stat(f"/proc/{pid}/root")
+        st = os.stat(f"/proc/{p.pid}/root")
     except OSError:
         return None
     return st.st_dev, st.st_ino
 
 
 def _status_fields(*fields: bytes) -> Check:
-    def check(pid: str) -> object:
-        values = status(pid)
-        return tuple(values.get(f) for f in fields)
+    def check(p: Process) -> object:
+        return tuple(p.status.get(f) for f in fields)
     return check
 
 
-def _seccomp(pid: str) -> object:
+def _seccomp(p: Process) -> object:
     """Seccomp filters stack and are inherited by every child: a worker
     carries the server's, never the caller's. /proc shows only the mode
     (and, since 5.9, the count), not the filters; comparing them would take
     ptrace (PTRACE_SECCOMP_GET_FILTER). So only a caller without any filter
     is served, by a server without one: a filtered caller runs the command
     itself, and its container starts under its own filter, as with runc."""
-    mode = status(pid).get(b"Seccomp")
-    return b"0" if mode == b"0" else None
+    return b"0" if p.status.get(b"Seccomp") == b"0" else None
 
 
-def _lsm_label(pid: str) -> object:
+def _lsm_label(p: Process) -> object:
     # the LSM label (AppArmor, SELinux): exec transitions derive from it
-    return _read(f"/proc/{pid}/attr/current")
+    return _read(f"/proc/{p.pid}/attr/current")
 
 
-def _scheduling(pid: str) -> object:
+def _scheduling(p: Process) -> object:
     # nice, scheduling policy and priority (/proc/<pid>/stat fields 18, 19,
     # 40, 41): a container started by `run` inherits them unless its config says
-    fields = stat(pid)
+    fields = stat(p.pid)
     return tuple(fields[i] for i in (15, 16, 37, 38)) if len(fields) > 38 else ()
 
 
-def _ioprio(pid: str) -> object:
+def _ioprio(p: Process) -> object:
     try:
         from pyruntime.syscalls import sys as kernel
 
-        return kernel().ioprio_get(1, 0 if pid == "self" else int(pid))  # IOPRIO_WHO_PROCESS
+        return kernel().ioprio_get(1, 0 if p.pid == "self" else int(p.pid))  # IOPRIO_WHO_PROCESS
     except (OSError, ImportError):
         return None
 
 
 def _file(name: str) -> Check:
-    def check(pid: str) -> object:
-        return _read(f"/proc/{pid}/{name}")
+    def check(p: Process) -> object:
+        return _read(f"/proc/{p.pid}/{name}")
     return check
+
+
+def _securebits(p: Process) -> object:
+    # kept across fork and exec (but SECBIT_KEEP_CAPS): they decide what a
+    # uid change does to capabilities in a hook or the container's init
+    if p.reported is not None:
+        return p.reported.get("securebits")
+    from pyruntime.syscalls import sys as kernel
+
+    return kernel().prctl(PR_GET_SECUREBITS)
+
+
+def _session_keyring(p: Process) -> object:
+    # inherited by hooks (and the container with --no-new-keyring): the
+    # server's would give them another login's keys
+    if p.reported is not None:
+        return p.reported.get("keyring")
+    from pyruntime.syscalls import _kernel
+
+    return _kernel.session_keyring()
 
 
 CHECKS: tuple[tuple[str, Check], ...] = (
     ("namespaces", _namespaces),
     ("root directory", _root),
+    ("credentials", _status_fields(b"Uid", b"Gid", b"Groups")),
     ("capabilities", _status_fields(b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb")),
+    ("securebits", _securebits),
     ("no_new_privs", _status_fields(b"NoNewPrivs")),
     ("seccomp", _seccomp),
+    ("session keyring", _session_keyring),
     ("affinity", _status_fields(b"Cpus_allowed", b"Mems_allowed")),
     ("lsm label", _lsm_label),
     ("scheduling", _scheduling),
     ("io priority", _ioprio),
+    ("timer slack", _file("timerslack_ns")),
+    ("memory and speculation", _status_fields(b"THP_enabled", b"Speculation_Store_Bypass",
+                                              b"SpeculationIndirectBranch")),
     ("oom_score_adj", _file("oom_score_adj")),
     ("personality", _file("personality")),
     ("loginuid", _file("loginuid")),
@@ -163,17 +203,18 @@ CHECKS: tuple[tuple[str, Check], ...] = (
 )
 
 
-def identity(pid: int | str) -> dict[str, object]:
+def identity(pid: int | str, reported: dict[str, int] | None = None) -> dict[str, object]:
     """Every check's value for process pid ("self": ours)."""
-    return {name: check(str(pid)) for name, check in CHECKS}
+    p = Process(pid, reported)
+    return {name: check(p) for name, check in CHECKS}
 
 
-def differs(own: dict[str, object], pid: int) -> str | None:
-    """The first check in which process pid differs from `own` (what
+def differs(own: dict[str, object], caller: Process) -> str | None:
+    """The first check in which the caller differs from `own` (what
     identity("self") gave the server), or that it cannot be served in; None
     when a worker forked from the server can be that caller."""
     for name, check in CHECKS:
-        value = check(str(pid))
+        value = check(caller)
         if value is None or value != own.get(name):
             return name
     return None

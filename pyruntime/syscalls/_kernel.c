@@ -156,6 +156,15 @@ static PyObject *k_setdomainname(PyObject *self, PyObject *args)
 
 /* keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a new session keyring, so
    containers do not share the caller's keys. */
+/* keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0): the session
+   keyring's serial (a process without one gets the user session keyring
+   installed as its session keyring: the kernel's lookup_user_key). */
+static PyObject *k_session_keyring(PyObject *self, PyObject *args)
+{
+    (void)args;
+    return RESULT(syscall(SYS_keyctl, 0, -3, 0, 0, 0));
+}
+
 static PyObject *k_join_session_keyring(PyObject *self, PyObject *args)
 {
     const char *name;
@@ -518,6 +527,7 @@ static PyMethodDef methods[] = {
     {"sethostname", k_sethostname, METH_VARARGS, "sethostname(name)"},
     {"setdomainname", k_setdomainname, METH_VARARGS, "setdomainname(name)"},
     {"join_session_keyring", k_join_session_keyring, METH_VARARGS, "keyctl(KEYCTL_JOIN_SESSION_KEYRING, name)"},
+    {"session_keyring", k_session_keyring, METH_NOARGS, "keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING)"},
     {"mount_setattr", k_mount_setattr, METH_VARARGS, "mount_setattr(dirfd, path, flags, set, clr, propagation)"},
     {"sched_setattr", k_sched_setattr, METH_VARARGS, "sched_setattr(pid, policy, flags, nice, prio, rt, dl, per)"},
     {"ioprio_set", k_ioprio_set, METH_VARARGS, "ioprio_set(which, who, ioprio)"},

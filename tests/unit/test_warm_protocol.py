@@ -16,23 +16,30 @@ def request(*fields: bytes) -> bytes:
     return b"".join(f + b"\0" for f in fields)
 
 
-def test_a_request_is_umask_args_and_environment() -> None:
-    data = request(b"PYRTW1", b"22", b"3", b"--root", b"/r", b"state", b"PATH=/bin", b"A=b=c")
-    assert warm._parse(data) == (0o22, ["--root", "/r", "state"], ["PATH=/bin", "A=b=c"])
+def test_a_request_is_umask_what_the_client_reports_args_and_environment() -> None:
+    data = request(b"PYRTW2", b"22", b"0", b"-126", b"3", b"--root", b"/r", b"state", b"PATH=/bin", b"A=b=c")
+    r = warm._parse(data)
+    assert r is not None
+    assert (r.umask, r.reported, r.args, r.env) == (0o22, {"securebits": 0, "keyring": -126},
+                                                    ["--root", "/r", "state"], ["PATH=/bin", "A=b=c"])
 
 
 def test_arguments_need_not_be_utf8() -> None:
-    umask, args, env = warm._parse(request(b"PYRTW1", b"77", b"1", b"\xff", b"X=\xfe")) or (0, [], [])
-    assert (umask, os.fsencode(args[0]), os.fsencode(env[0])) == (0o77, b"\xff", b"X=\xfe")
+    r = warm._parse(request(b"PYRTW2", b"77", b"0", b"5", b"1", b"\xff", b"X=\xfe"))
+    assert r is not None
+    assert (r.umask, os.fsencode(r.args[0]), os.fsencode(r.env[0])) == (0o77, b"\xff", b"X=\xfe")
 
 
 def test_malformed_requests_are_refused() -> None:
-    bad = [b"", b"PYRTW1", request(b"PYRTW2", b"22", b"1", b"state"),
-           request(b"PYRTW1", b"9", b"1", b"state"),            # not octal
-           request(b"PYRTW1", b"22", b"x", b"state"),           # argc not a number
-           request(b"PYRTW1", b"22", b"0"),                     # no command
-           request(b"PYRTW1", b"22", b"5", b"state"),           # fewer args than argc
-           request(b"PYRTW1", b"22", b"1", b"state")[:-1]]      # not NUL-terminated
+    ok = (b"PYRTW2", b"22", b"0", b"5")
+    bad = [b"", b"PYRTW2", request(b"PYRTW1", b"22", b"1", b"state"),  # the old format
+           request(b"PYRTW2", b"9", b"0", b"5", b"1", b"state"),        # not octal
+           request(b"PYRTW2", b"22", b"x", b"5", b"1", b"state"),       # securebits not a number
+           request(b"PYRTW2", b"22", b"0", b"", b"1", b"state"),        # no keyring
+           request(*ok, b"x", b"state"),                                # argc not a number
+           request(*ok, b"0"),                                          # no command
+           request(*ok, b"5", b"state"),                                # fewer args than argc
+           request(*ok, b"1", b"state")[:-1]]                           # not NUL-terminated
     for data in bad:
         assert warm._parse(data) is None, data
 
@@ -51,6 +58,10 @@ class _Kernel:
     def ioprio_get(self, which: int, who: int) -> int:
         return 4
 
+    def prctl(self, option: int, *args: int) -> int:
+        assert option == identity.PR_GET_SECUREBITS
+        return 0
+
 
 def test_identity_of_self_is_our_own(monkeypatch: pytest.MonkeyPatch) -> None:
     """Read from /proc (the I/O priority through the syscalls interface, faked here)."""
@@ -58,8 +69,9 @@ def test_identity_of_self_is_our_own(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(pyruntime.syscalls, "sys", _Kernel)
     own = identity.identity("self")
-    assert own == identity.identity(os.getpid())
-    assert identity.differs(own, os.getpid()) is None
+    mine = {"securebits": 0, "keyring": own["session keyring"]}  # what our client would report
+    assert own == identity.identity(os.getpid(), mine)
+    assert identity.differs(own, identity.Process(os.getpid(), mine)) is None
     assert all(own["namespaces"]) and own["root directory"] is not None  # type: ignore[arg-type]
 
 
@@ -68,9 +80,15 @@ def test_a_check_that_differs_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(pyruntime.syscalls, "sys", _Kernel)
     own = identity.identity("self")
-    assert identity.differs({**own, "oom_score_adj": b"999\n"}, os.getpid()) == "oom_score_adj"
+    me = identity.Process(os.getpid(), {"securebits": 0, "keyring": own["session keyring"]})  # type: ignore[dict-item]
+    assert identity.differs({**own, "oom_score_adj": b"999\n"}, me) == "oom_score_adj"
     # a server under a seccomp filter serves nobody (its own value is None)
-    assert identity.differs({**own, "seccomp": None}, os.getpid()) == "seccomp"
+    assert identity.differs({**own, "seccomp": None}, me) == "seccomp"
+    # what the client reports: its securebits, its session keyring
+    assert identity.differs(own, identity.Process(os.getpid(), {"securebits": 4, "keyring": 0})) == "securebits"
+    other = identity.Process(os.getpid(), {"securebits": 0, "keyring": 12345})
+    assert identity.differs(own, other) == "session keyring"
+    assert identity.differs(own, identity.Process(os.getpid(), {})) == "securebits"  # nothing reported
 
 
 def _takes(args: list[str], env: list[str] | None = None, sealed: bool = True) -> bool:
