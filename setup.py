@@ -3,8 +3,9 @@ cffi's `cffi_modules` keyword (compile pyruntime.syscalls._seccomp, the
 libseccomp binding, at install) cannot be given in setup.cfg or
 pyproject.toml, for the plain C extension pyruntime.syscalls._kernel (the
 syscalls os lacks: a cffi module would load _cffi_backend on every create,
-see _kernel.c), and for the launcher and its helpers pyruntime/_sealexec and
-pyruntime/_warm (executables, not Python extensions) built below."""
+see _kernel.c), and for the launcher and its helpers pyruntime/launch/_sealexec
+and pyruntime/launch/_warm (executables, not Python extensions) built below,
+with the C header of the command table (pyruntime/launch/commands.py)."""
 
 import os
 
@@ -15,7 +16,21 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 from distutils.command.build_scripts import build_scripts  # setuptools has no subclass of its own
 
-HELPERS = ("pyruntime/_sealexec", "pyruntime/_warm")
+HELPERS = ("pyruntime/launch/_sealexec", "pyruntime/launch/_warm")
+
+
+def _write_commands_h(directory):
+    """_commands.h from the command table, with this source tree's package
+    (stdlib imports only: no dependency needs to be installed to build)."""
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    try:
+        from pyruntime.launch.commands import header
+    finally:
+        sys.path.pop(0)
+    with open(os.path.join(directory, "_commands.h"), "w") as f:
+        f.write(header())
 
 
 def _compiler(name=None):
@@ -28,30 +43,32 @@ def _compiler(name=None):
 
 
 class BuildExt(build_ext):
-    """Also compile the launcher's helpers pyruntime/_sealexec.c and _warm.c into
-    executables (bin/pyruntime execs them: _sealexec for exec, _warm for
-    state/start/kill/delete/run/create, which execs _sealexec for run and
-    create when it runs them itself) with the extensions' compiler: into
-    build_lib for a wheel, into the source tree with --inplace (pip -e)."""
+    """Also compile the launcher's helpers pyruntime/launch/_sealexec.c and
+    _warm.c into executables (bin/pyruntime execs _warm for every command,
+    which execs _sealexec for a SEALED one it runs itself) with the
+    extensions' compiler: into build_lib for a wheel, into the source tree
+    with --inplace (pip -e)."""
 
     def run(self):
         super().run()
         if not hasattr(self.compiler, "compile"):  # no extensions: run() made no compiler
             self.compiler = _compiler(self.compiler)
-        for helper in HELPERS:
-            out = helper if self.inplace else os.path.join(self.build_lib, helper)
-            os.makedirs(os.path.dirname(out), exist_ok=True)
-            objs = self.compiler.compile([helper + ".c"], output_dir=self.build_temp,
-                                         extra_postargs=["-O2", "-Wall"])
-            self.compiler.link_executable(objs, os.path.basename(out), output_dir=os.path.dirname(out))
-            os.chmod(out, 0o755)
+        with tempfile.TemporaryDirectory() as generated:
+            _write_commands_h(generated)
+            for helper in HELPERS:
+                out = helper if self.inplace else os.path.join(self.build_lib, helper)
+                os.makedirs(os.path.dirname(out), exist_ok=True)
+                objs = self.compiler.compile([helper + ".c"], output_dir=self.build_temp, include_dirs=[generated],
+                                             extra_postargs=["-O2", "-Wall"])
+                self.compiler.link_executable(objs, os.path.basename(out), output_dir=os.path.dirname(out))
+                os.chmod(out, 0o755)
 
     def get_outputs(self):
         return super().get_outputs() + [os.path.join(self.build_lib, h) for h in HELPERS]
 
 
 class BuildScripts(build_scripts):
-    """The installed `pyruntime` is pyruntime/_launcher.c compiled, not the sh
+    """The installed `pyruntime` is pyruntime/launch/_launcher.c compiled, not the sh
     script bin/pyruntime (no shell per command, ~0.7 ms): after the copy,
     replace it with the binary. Its Python bootstrap is bin/pyruntime's own
     -c script, written into a header, so the two launchers cannot drift."""
@@ -64,8 +81,10 @@ class BuildScripts(build_scripts):
         with tempfile.TemporaryDirectory() as tmp:
             with open(os.path.join(tmp, "_boot.h"), "w") as f:
                 f.write("static const char BOOT[] = " + json.dumps(boot) + ";\n")
+            _write_commands_h(tmp)
             cc = _compiler()
-            objs = cc.compile(["pyruntime/_launcher.c"], output_dir=tmp, include_dirs=[tmp, "pyruntime"],
+            objs = cc.compile(["pyruntime/launch/_launcher.c"], output_dir=tmp,
+                              include_dirs=[tmp, "pyruntime/launch"],
                               extra_postargs=["-O2", "-Wall"])
             if os.path.exists(out):
                 os.unlink(out)

@@ -13,7 +13,7 @@ Measures (medians, min/max kept so noise is visible):
   memlimit        the smallest linux.resources.memory.limit (MiB) under which `run true` still succeeds
 
 pyruntime is measured twice: as installed ("pyruntime": state, start, kill,
-delete and foreground run are handed to its warm server, pyruntime/warm.py,
+delete and foreground run are handed to its warm server, pyruntime/launch/server.py,
 started before this script becomes a subreaper so that init adopts it),
 and with PYRUNTIME_WARM=0 ("pyruntime-nowarm": every command starts its own
 interpreter). For served commands the rss rows are the client's (_warm); the
@@ -285,12 +285,12 @@ def table(results: dict[str, Any], roles: list[str]) -> list[str]:
 
 
 def warm_server_note(rt: Runtime) -> str:
-    """The RSS of the warm server(s) rt's commands used (pyruntime/warm.py)."""
+    """The RSS of the warm server(s) rt's commands used (pyruntime/launch/server.py)."""
     found = []
     for entry in os.listdir("/proc"):
         try:
             argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            if b"from pyruntime.warm import serve" in b" ".join(argv) and str(rt.root).encode() in argv:
+            if b"from pyruntime.launch.server import serve" in b" ".join(argv) and str(rt.root).encode() in argv:
                 rss = [ln for ln in Path(f"/proc/{entry}/status").read_text().splitlines() if ln.startswith("VmRSS")]
                 found.append(int(rss[0].split()[1]) / 1024)
         except (OSError, IndexError, ValueError):
@@ -433,7 +433,7 @@ def write_docs(results: dict[str, Any], lines: list[str], args: argparse.Namespa
         "",
         "`pyruntime` is pyruntime as installed: `state`, `start`, `kill`, `delete` and a foreground `run`",
         "are handed by the launcher's C client to a warm server that has the CLI imported and forks a",
-        "worker per command (pyruntime/warm.py, docs/ARCHITECTURE.md). The server lives outside every",
+        "worker per command (pyruntime/launch/server.py, docs/ARCHITECTURE.md). The server lives outside every",
         "caller's process tree (init adopted it: it is started before this script becomes a subreaper),",
         "so `create`, whose init must be left to the caller's subreaper, is never served, nor is `exec`.",
         "`pyruntime-nowarm` is the same install with PYRUNTIME_WARM=0: every command starts Python",

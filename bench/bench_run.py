@@ -107,7 +107,7 @@ class Runtime:
 
 
 def start_warm_server(rt: Runtime, idle_s: int = 3600) -> None:
-    """Start pyruntime's warm server for rt's --root (pyruntime/warm.py) while
+    """Start pyruntime's warm server for rt's --root (pyruntime/launch/server.py) while
     we are not yet a subreaper: a server spawned under a subreaper sees it was
     not adopted by init and exits (pyruntime/launch/spawn.py), as it must for
     containerd's shim. Idle for up to idle_s between rows; it exits when the

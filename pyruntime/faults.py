@@ -42,7 +42,7 @@ def _arm() -> int:
 
 def load() -> None:
     """Read PYRUNTIME_FAULT for this process: at import, and again in a warm
-    server's worker (pyruntime/warm.py), which is the command's process there."""
+    server's worker (pyruntime/launch/server.py), which is the command's process there."""
     global _POINT, _ACTION, _MAIN_PID, _KILL_PIPE
     _POINT, _, _ACTION = (os.environ.get("PYRUNTIME_FAULT") or "").partition(":")
     _MAIN_PID = os.getpid()

@@ -12,6 +12,7 @@ import sys
 from pyruntime import sigstate
 from pyruntime.cli.flags import Flag, parse
 from pyruntime.errors import PyruntimeError, UsageError
+from pyruntime.launch.commands import SEALED
 from pyruntime.log import log
 
 COMMANDS = {
@@ -70,8 +71,6 @@ def usage() -> str:
     return "\n".join(lines) + "\n"
 
 
-# Commands whose forks enter a container: run from a sealed copy of the interpreter.
-SEALED_COMMANDS = ("create", "run", "exec")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         name, rest = g.args[0], g.args[1:]
         if name not in COMMANDS:
             raise UsageError(f"No help topic for '{name}'")
-        if from_argv and name in SEALED_COMMANDS:
+        if from_argv and name in SEALED:
             # CVE-2019-5736 class: the container's processes are forks of this
-            # one; their /proc/<pid>/exe must be a sealed copy (sealed_exe.py).
-            from pyruntime.sealed_exe import reexec_sealed
+            # one; their /proc/<pid>/exe must be a sealed copy (launch/sealed.py).
+            from pyruntime.launch.sealed import reexec_sealed
 
             reexec_sealed()
         from pyruntime import rootless

@@ -1,6 +1,6 @@
 """The caller's identity: what a worker forked from the warm server shares
 with the caller only when it equals the server's own (run by the server,
-pyruntime/warm.py, once for itself and once per request for the caller).
+pyruntime/launch/server.py, once for itself and once per request for the caller).
 
 A worker is a fork of the server, not of the caller: everything a process
 inherits across fork and exec (the kernel's copy_process and exec) comes
@@ -12,7 +12,7 @@ itself (the client's "L" path), so that its container and hooks get exactly
 what runc's would (tests/integration/test_warm_identity.py compares served,
 local and runc for each). What the worker takes over per request instead of
 comparing (stdio, cwd, umask, environment, rlimits, ignored and blocked
-signals, cgroups) is done in warm._work and launch/placement.py.
+signals, cgroups) is done in launch/worker.py and launch/placement.py.
 
 Most checks read /proc/<pid>. Two things /proc does not show the client
 reports itself (_warm.c): its securebits and its session keyring's serial.

@@ -1,6 +1,6 @@
 """Where a served command runs in the cgroup hierarchies.
 
-The warm server (pyruntime/warm.py) lives in init's cgroups, not in any
+The warm server (pyruntime/launch/server.py) lives in init's cgroups, not in any
 caller's: a server left in the cgroups of the caller that started it would
 stay there after the command returned, where runc leaves nothing. A
 caller's cgroups must hold what runc's command process puts in them: the

@@ -29,7 +29,6 @@ import sys
 from pyruntime.launch.identity import identity, stat
 
 WARM_DIR = "/run/pyruntime-warm"  # root's, 0700: the subreaper markers
-SOCKET_PREFIX = "\0pyruntime-warm/"  # + key: the server's abstract socket (_warm.c: WARM_NAME)
 DEFAULT_IDLE_S = 10.0
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MARKER = "reaper."  # WARM_DIR/reaper.<pid>.<start time>: a subreaper that adopted a server
@@ -121,16 +120,17 @@ def _real_root() -> bool:
 
 def _server_argv(key: str, root: str) -> list[str]:
     idle = os.environ.get("PYRUNTIME_WARM_IDLE") or str(DEFAULT_IDLE_S)
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    here = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(here)
     # as the launcher's bootstrap: site-packages on sys.path without `site`,
     # which an editable install (its compiled dependencies elsewhere) needs
     script = (f"import sys\nsys.path.append({os.path.dirname(package)!r})\ntry:\n    import _cffi_backend\n"
-              "except ImportError:\n    import site\n    site.main()\nfrom pyruntime.warm import serve\n"
+              "except ImportError:\n    import site\n    site.main()\nfrom pyruntime.launch.server import serve\n"
               "serve(*sys.argv[1:])\n")
     argv = [sys.executable, "-I", "-S", "-c", script, key, root, idle]
-    # From a sealed copy of the interpreter, as create/run/exec (sealed_exe.py):
+    # From a sealed copy of the interpreter, as create/run/exec (launch/sealed.py):
     # a served `run` forks the container from the server.
-    sealexec = os.path.join(package, "_sealexec")
+    sealexec = os.path.join(here, "_sealexec")
     if os.access(sealexec, os.X_OK):
         argv.insert(0, sealexec)
     return argv

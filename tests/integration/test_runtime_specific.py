@@ -215,7 +215,7 @@ def test_create_loads_no_extension_module_it_does_not_need(rt: Runtime, cid: str
 def test_a_hook_without_env_gets_the_callers_lc_all(rt: Runtime, cid: str, make_bundle: MakeBundle,
                                                      tmp_path: Path, lc_all: str | None) -> None:
     """pyruntime's launchers start Python with LC_ALL=C (no locale files
-    mapped: pyruntime/_pylocale.h); a hook without `env` gets the runtime's
+    mapped: pyruntime/launch/_pylocale.h); a hook without `env` gets the runtime's
     environment, which must be the caller's (runc: the same)."""
     out = tmp_path / "env.txt"
 

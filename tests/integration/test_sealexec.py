@@ -1,7 +1,7 @@
-"""The launcher's sealing (pyruntime/_sealexec.c, built into the installed C
-launcher pyruntime/_launcher.c): `create`, `run` and `exec` run from the
+"""The launcher's sealing (pyruntime/launch/_sealexec.c, built into the installed C
+launcher pyruntime/launch/_launcher.c): `create`, `run` and `exec` run from the
 sealed memfd copy of the interpreter (the CVE-2019-5736 class,
-pyruntime/sealed_exe.py) with one interpreter start, not two (the launcher
+pyruntime/launch/sealed.py) with one interpreter start, not two (the launcher
 execs the copy; Python's reexec_sealed() then finds itself sealed)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pyruntime import sealed_exe
+from pyruntime.launch import sealed as sealed_exe
 from tests.conftest import Runtime
 from tests.integration.probes import create, must
 
@@ -33,7 +33,7 @@ def launcher(rt: Runtime) -> Runtime:
     bindir = Path(rt.path).parent
     site = bindir.parent / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
     if not (site / "pyruntime" / "_sealexec").exists():
-        pytest.skip("no installed pyruntime/_sealexec next to the launcher (an editable install)")
+        pytest.skip("no installed pyruntime/launch/_sealexec next to the launcher (an editable install)")
     return rt
 
 
@@ -52,7 +52,7 @@ def _interpreter_starts(tmp_path: Path, cmd: list[str]) -> list[str]:
     """Run cmd under strace; the execve/execveat calls that started Python:
     argv is the launcher's `python3 -I -S -c` (the helper's own execve has
     its path first), from a file or the memfd. Not the warm server that a
-    command may start when it is done (pyruntime/warm.py): another process."""
+    command may start when it is done (pyruntime/launch/server.py): another process."""
     if not shutil.which("strace"):
         pytest.skip("needs strace")
     log = tmp_path / "strace.txt"
@@ -61,7 +61,7 @@ def _interpreter_starts(tmp_path: Path, cmd: list[str]) -> list[str]:
     assert p.returncode == 0, p.stderr
     return [line for line in log.read_text().splitlines()
             if re.search(r'execve(at)?\(.*\["[^"]*python3", "-I", "-S", "-c"', line)
-            and "pyruntime.warm import serve" not in line]
+            and "pyruntime.launch.server import serve" not in line]
 
 
 def test_run_starts_the_interpreter_once_from_the_memfd(launcher: Runtime, cid: str,

@@ -12,7 +12,7 @@ copy and never the host's runtime:
   executable as the container's process; the probe fakeld, planted as the
   rootfs's dynamic loader, runs inside it, holds /proc/self/exe with O_PATH
   and tries to re-open it for writing once the runtime has gone.
-  pyruntime: the file is a sealed memfd (pyruntime/sealed_exe.py), writes
+  pyruntime: the file is a sealed memfd (pyruntime/launch/sealed.py), writes
   fail with EPERM; runc 1.1.5: a read-only bind (EROFS) or a sealed memfd.
 - A container process (procattack) stops the runtime's process when it
   appears in its pid namespace (during `exec`, or during a slow hook of a
@@ -145,7 +145,7 @@ def test_control_an_unsealed_interpreter_is_overwritten(
         record_property: Observe) -> None:
     """control: pyruntime without its sealed copy (main(argv) skips it) is overwritten by the same exec attack"""
     if rt.name != "pyruntime":
-        pytest.skip("pyruntime's own control: proves the #!/proc/self/exe attack works without sealed_exe.py")
+        pytest.skip("pyruntime's own control: proves the #!/proc/self/exe attack works without launch/sealed.py")
     prt, priv = _private(rt, tmp_path, call="main(sys.argv[1:])")
     b = _shebang_bundle(make_bundle, probes, ["sleep", "30"])
     start_detached(prt, b, cid)

@@ -1,4 +1,4 @@
-"""The warm server (pyruntime/warm.py, pyruntime/_warm.c): `state`, `start`,
+"""The warm server (pyruntime/launch/server.py, pyruntime/launch/_warm.c): `state`, `start`,
 `kill` and `delete` handed to a forked worker of a server that has the CLI
 imported. Each test proves the command was served (or deliberately not), and
 that the result is what the command's own process gives (PYRUNTIME_WARM=0).

@@ -1,4 +1,4 @@
-"""pyruntime's warm server (pyruntime/warm.py) seen from tests: which
+"""pyruntime's warm server (pyruntime/launch/server.py) seen from tests: which
 servers run for a --root, and starting one."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def servers(rt: Runtime) -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             argv = _cmdline(int(entry))
-            if len(argv) >= 4 and "from pyruntime.warm import serve" in " ".join(argv) and str(rt.root) in argv:
+            if len(argv) >= 4 and "from pyruntime.launch.server import serve" in " ".join(argv) and str(rt.root) in argv:
                 found.append(int(entry))
     return found
 

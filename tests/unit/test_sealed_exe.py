@@ -1,4 +1,4 @@
-"""pyruntime/sealed_exe.py: the sealed memfd copy of the interpreter that
+"""pyruntime/launch/sealed.py: the sealed memfd copy of the interpreter that
 create/run/exec re-exec from (the CVE-2019-5736 class). The attack itself
 is in tests/integration/test_security_exe.py."""
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pyruntime import sealed_exe
+from pyruntime.launch import sealed as sealed_exe
 
 
 def test_the_copy_is_the_interpreter_and_sealed() -> None:
@@ -47,7 +47,7 @@ def test_not_sealed_when_run_from_a_file() -> None:
 
 
 def test_reexec_runs_from_the_sealed_copy_with_the_same_argv() -> None:
-    code = ("import os, sys; from pyruntime import sealed_exe; sealed_exe.reexec_sealed(); "
+    code = ("import os, sys; from pyruntime.launch import sealed as sealed_exe; sealed_exe.reexec_sealed(); "
             "print(os.readlink('/proc/self/exe'), sealed_exe.running_sealed(), sys.argv[1:])")
     p = subprocess.run([sys.executable, "-c", code, "a b", "c"], capture_output=True, text=True, timeout=30,
                        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
@@ -57,7 +57,7 @@ def test_reexec_runs_from_the_sealed_copy_with_the_same_argv() -> None:
 
 @pytest.fixture(scope="module")
 def sealexec(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """pyruntime/_sealexec.c (the launcher's helper) compiled as setup.py does."""
+    """pyruntime/launch/_sealexec.c (the launcher's helper) compiled as setup.py does."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         pytest.skip("needs a C compiler")
@@ -68,7 +68,7 @@ def sealexec(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(out)
 
 
-CHECK = ("import os, sys; from pyruntime import sealed_exe; "
+CHECK = ("import os, sys; from pyruntime.launch import sealed as sealed_exe; "
          "print(os.readlink('/proc/self/exe'), sealed_exe.running_sealed(), sys.orig_argv[1:3], sys.argv[1:])")
 
 

@@ -1,4 +1,4 @@
-"""pyruntime/warm.py's pure parts: the request format _warm.c sends, the
+"""The warm server's pure parts: the request format _warm.c sends, the
 rlimit comparison, and the identity a worker must share with its caller."""
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pyruntime import warm
-from pyruntime.launch import identity
+from pyruntime.launch import identity, protocol, server
 
 
 def request(*fields: bytes) -> bytes:
@@ -18,14 +17,14 @@ def request(*fields: bytes) -> bytes:
 
 def test_a_request_is_umask_what_the_client_reports_args_and_environment() -> None:
     data = request(b"PYRTW2", b"22", b"0", b"-126", b"3", b"--root", b"/r", b"state", b"PATH=/bin", b"A=b=c")
-    r = warm._parse(data)
+    r = protocol.parse(data)
     assert r is not None
     assert (r.umask, r.reported, r.args, r.env) == (0o22, {"securebits": 0, "keyring": -126},
                                                     ["--root", "/r", "state"], ["PATH=/bin", "A=b=c"])
 
 
 def test_arguments_need_not_be_utf8() -> None:
-    r = warm._parse(request(b"PYRTW2", b"77", b"0", b"5", b"1", b"\xff", b"X=\xfe"))
+    r = protocol.parse(request(b"PYRTW2", b"77", b"0", b"5", b"1", b"\xff", b"X=\xfe"))
     assert r is not None
     assert (r.umask, os.fsencode(r.args[0]), os.fsencode(r.env[0])) == (0o77, b"\xff", b"X=\xfe")
 
@@ -41,7 +40,7 @@ def test_malformed_requests_are_refused() -> None:
            request(*ok, b"5", b"state"),                                # fewer args than argc
            request(*ok, b"1", b"state")[:-1]]                           # not NUL-terminated
     for data in bad:
-        assert warm._parse(data) is None, data
+        assert protocol.parse(data) is None, data
 
 
 def test_a_higher_hard_limit_cannot_be_given_to_a_worker() -> None:
@@ -92,8 +91,8 @@ def test_a_check_that_differs_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _takes(args: list[str], env: list[str] | None = None, sealed: bool = True) -> bool:
-    server = SimpleNamespace(sealed=sealed)  # takes() reads only this of the server
-    return warm.Server.takes(server, args, env or ["PATH=/bin"])  # type: ignore[arg-type]
+    fake = SimpleNamespace(sealed=sealed)  # takes() reads only this of the server
+    return server.Server.takes(fake, args, env or ["PATH=/bin"])  # type: ignore[arg-type]
 
 
 def test_the_server_checks_the_command_line_as_the_client_does() -> None:
@@ -104,5 +103,21 @@ def test_the_server_checks_the_command_line_as_the_client_does() -> None:
     for flag in ("-d", "--detach", "--preserve-fds=1", "--preserve-fds", "--no-new-keyring", "-no-new-keyring"):
         assert not _takes(["run", flag, "--bundle", "b", "c1"]), flag
     assert not _takes(["run", "--bundle", "b", "c1"], env=["LISTEN_FDS=1"])
-    # create: never (its init must be left to the caller's subreaper)
+    # create, exec: never (what they leave must go to the caller's subreaper)
     assert not _takes(["create", "--bundle", "b", "c1"])
+    assert not _takes(["exec", "c1", "true"])
+    # the command word is where the CLI finds it, not any argument
+    assert not _takes(["ps", "run"]) and not _takes(["--log", "state", "list"])
+    assert _takes(["--log", "x", "--debug", "state", "exec"])
+    assert not _takes(["--version", "state", "c1"]) and not _takes(["--no-such-flag", "state", "c1"])
+
+
+def test_the_c_header_is_the_table() -> None:
+    """What setup.py compiles into the launcher and _warm (_commands.h)."""
+    from pyruntime.launch import commands
+
+    h = commands.header()
+    assert 'SEALED_COMMANDS[] = {"create", "run", "exec", NULL};' in h
+    assert 'SERVED_COMMANDS[] = {"state", "start", "kill", "delete", "run", NULL};' in h
+    assert 'VALUE_FLAGS[] = {"root", "log", "log-format", "criu", "rootless", NULL};' in h
+    assert 'SWITCH_FLAGS[] = {"debug", "systemd-cgroup", NULL};' in h

@@ -1,44 +1,42 @@
-"""The warm server: `state`, `start`, `kill`, `delete` and foreground `run` without an interpreter start.
+"""The warm server: `state`, `start`, `kill`, `delete` and foreground `run`
+without an interpreter start. This module runs in the server process (a
+child of init, started by launch/spawn.py, named pyrt:[warm] in ps); each
+request is run by a worker forked from it (launch/worker.py).
 
 Starting CPython costs ~7 ms here before any of our code runs, and the CLI's
 imports a few more; runc answers `state` in ~5 ms, and containerd's shim calls
 `start`, `delete` and `delete --force` for every `docker run`. So for these
-commands the launcher's C client (pyruntime/_warm.c: compiled into the
+commands the launcher's C client (launch/_warm.c: compiled into the
 installed launcher, or the helper bin/pyruntime execs) hands its argv,
-environment, umask, stdio and working directory over a unix socket to a server
-that has imported the CLI once. The server forks a worker per command; the
-worker becomes the command's process (those fds, that directory and
-environment, the caller's rlimits, ignored and blocked signals) and runs
-cli.main(); the server sends the worker's wait status back and the client
-exits the same way (a SIGKILLed worker makes a SIGKILLed client). While a
-served `run` waits, the client passes each signal it gets on to the worker
-("K<sig>"), which forwards it to the container as `run` does.
+environment, umask, stdio and working directory over a unix socket
+(launch/protocol.py) to a server that has imported the CLI once. The server
+forks a worker per command; the server sends the worker's wait status back
+and the client exits the same way (a SIGKILLed worker makes a SIGKILLed
+client). While a served `run` waits, the client passes each signal it gets
+on to the worker, which forwards it to the container as `run` does.
 
-Who may be served: uid 0, and a caller equal to the server in every named
-check of pyruntime/launch/identity.py (namespaces, root directory, cgroups,
-capabilities, seccomp, ...); rlimits are copied into the worker, refused
-where the caller's hard limit is higher than the server's.
+What is served: the server alone decides (takes()), among the commands the
+client offers (launch/commands.py SERVED). Who: uid 0, equal to the server
+in every named check of launch/identity.py; rlimits are copied into the
+worker, refused where the caller's hard limit is higher than the server's.
 
-Where the server lives: outside every caller's process tree. It is started
-by pyruntime/launch/spawn.py after a command that found none, and stays only
-if init adopted it (a server under a subreaper such as containerd's shim
-would be left among the subreaper's children). So a worker's orphans go to
-init, and what must be left to the caller's subreaper is never served:
-`create` (its init), `run --detach`, `exec`. `run` is served in the
-foreground only, from a server that runs from a sealed copy of the
-interpreter (spawned through _sealexec, as create/run/exec are:
-sealed_exe.py): its container is a fork of the worker, which reaps it and
-returns its status. Nor is anything with fds beyond stdio to hand over
-(--preserve-fds, LISTEN_FDS), nor --no-new-keyring (the container would keep
-the server's session keyring, not the caller's).
+Where the server lives: outside every caller's process tree and cgroups
+(launch/spawn.py, launch/placement.py). So a worker's orphans go to init,
+and what must be left to the caller's subreaper is never served: `create`
+(its init), `run --detach`, `exec`. `run` is served in the foreground only,
+from a server that runs from a sealed copy of the interpreter (spawned
+through _sealexec, as create/run/exec are: launch/sealed.py): its container
+is a fork of the worker, which reaps it and returns its status. Nor is
+anything with fds beyond stdio to hand over (--preserve-fds, LISTEN_FDS),
+nor --no-new-keyring (the container would keep the server's session
+keyring, not the caller's).
 
 Lifetime: the server exits after PYRUNTIME_WARM_IDLE seconds without a
 request (default 10), or when its --root goes away. PYRUNTIME_WARM=0 turns
-it off. It listens on the abstract unix socket "\\0pyruntime-warm/<key>"
-(the key hashes the --root and the launcher binary: _warm.c), which the
-kernel removes with the server however it dies; anyone may bind an abstract
-name, so the client checks the server is root (SO_PEERCRED), and the server
-checks its client.
+it off. Its abstract socket name (the key hashes the --root and the
+launcher binary: _warm.c) goes with it however it dies; anyone may bind an
+abstract name, so the client checks the server is root (SO_PEERCRED), and
+the server checks its client.
 """
 
 from __future__ import annotations
@@ -51,25 +49,15 @@ import time
 
 from pyruntime.cgroups.hierarchy import UNIFIED, hierarchies
 from pyruntime.launch import placement
+from pyruntime.launch.commands import PRELOAD, SERVED, command_of
 from pyruntime.launch.identity import Limits, Process, differs, higher, identity, limits, signal_state
-from pyruntime.launch.spawn import DEFAULT_IDLE_S, SOCKET_PREFIX, known_subreapers
+from pyruntime.launch.protocol import MAX_MSG, SOCKET_PREFIX, parse
+from pyruntime.launch.spawn import DEFAULT_IDLE_S, known_subreapers
+from pyruntime.launch.worker import work
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import select
-
-MAX_MSG = 192 * 1024  # as _warm.c
-# Everything the served commands import, so that a worker imports nothing.
-PRELOAD = ("pyruntime.cli", "pyruntime.cli.cmd_state", "pyruntime.cli.cmd_start", "pyruntime.cli.cmd_kill",
-           "pyruntime.cli.cmd_delete", "pyruntime.lifecycle.start", "pyruntime.lifecycle.destroy",
-           "pyruntime.state.store", "pyruntime.state.ids", "pyruntime.cgroups.factory", "pyruntime.cgroups.manager",
-           "pyruntime.cgroups.v2", "pyruntime.cgroups.pending", "pyruntime.hooks", "pyruntime.notify_socket",
-           "pyruntime.errors", "pyruntime.log", "pyruntime.rootless", "pyruntime.faults",
-           "pyruntime.launch.identity", "pyruntime.launch.placement",
-           # run and create (served from a sealed server only)
-           "pyruntime.cli.cmd_run", "pyruntime.cli.cmd_create", "pyruntime.lifecycle.run",
-           "pyruntime.lifecycle.create", "select", "termios", "tty")
-
 
 
 # --- the server ---------------------------------------------------------------
@@ -78,7 +66,7 @@ PRELOAD = ("pyruntime.cli", "pyruntime.cli.cmd_state", "pyruntime.cli.cmd_start"
 class Server:
     def __init__(self, key: str, root: str, idle_s: float) -> None:
         self.root, self.idle_s = root, idle_s
-        from pyruntime.sealed_exe import running_sealed
+        from pyruntime.launch.sealed import running_sealed
 
         self.sealed = running_sealed()  # else `run` is not served
         self.own = identity("self")
@@ -142,7 +130,7 @@ class Server:
             for level, kind, blob in anc:
                 if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                     fds += [int.from_bytes(blob[i:i + 4], sys.byteorder) for i in range(0, len(blob) - 3, 4)]
-            request = _parse(data)
+            request = parse(data)
             pid, uid, _gid = _peercred(conn)
             caller = Process(pid, request.reported) if request is not None else None
             takes = request is not None and len(fds) == 4 and self.takes(request.args, request.env)
@@ -157,7 +145,7 @@ class Server:
             worker = placement.fork_as(cgroups, self.own_cgroups, self.unified)
             if worker == 0:
                 self.lsock.close()
-                _work(fds, request, limits, signals)  # never returns
+                work(fds, request, limits, signals)  # never returns
             pidfd = os.pidfd_open(worker)
         except OSError:
             conn.close()
@@ -198,15 +186,17 @@ class Server:
             pass
 
     def takes(self, args: list[str], env: list[str]) -> bool:
-        """What the command line decides, as the client (_warm.c: servable)
-        decided it before asking; checked again here."""
-        if "create" in args:
-            return False  # its init must be left to the caller's subreaper, not to ours (init)
-        if "run" in args and not self.sealed:
+        """What the command line decides: the client offers every SERVED
+        command (launch/commands.py), the server takes only these."""
+        command = command_of(args)
+        if command is None or command[0] not in SERVED:
+            return False  # never create's init or exec's process: theirs is the caller's subreaper
+        name, rest = command
+        if name == "run" and not self.sealed:
             return False  # its container would run from the unsealed interpreter
         if any(e.startswith("LISTEN_FDS=") for e in env):
             return False  # fds beyond stdio are not handed over
-        for a in args:
+        for a in rest:
             if a.startswith("-"):
                 flag = a[2:] if a.startswith("--") else a[1:]
                 # run -d: its init is left to the caller; --preserve-fds: not
@@ -246,95 +236,6 @@ def _peercred(conn: _socket.socket) -> tuple[int, int, int]:
     raw = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
     return (int.from_bytes(raw[0:4], sys.byteorder), int.from_bytes(raw[4:8], sys.byteorder),
             int.from_bytes(raw[8:12], sys.byteorder))
-
-
-class Request:
-    """What the client sent: its umask, what it reports of itself (what
-    /proc does not show: launch/identity.py), the command's args, its env."""
-
-    def __init__(self, umask: int, reported: dict[str, int], args: list[str], env: list[str]) -> None:
-        self.umask, self.reported, self.args, self.env = umask, reported, args, env
-
-
-def _parse(data: bytes) -> Request | None:
-    """A request: NUL-terminated fields "PYRTW2" umask(octal) securebits
-    keyring argc args... env... (_warm.c)."""
-    fields = data.split(b"\0")
-    if len(fields) < 6 or fields[0] != b"PYRTW2" or fields[-1] != b"":
-        return None
-    try:
-        umask, securebits, keyring, argc = int(fields[1], 8), int(fields[2]), int(fields[3]), int(fields[4])
-    except ValueError:
-        return None
-    if not 0 < argc <= len(fields) - 6:
-        return None
-    decode = [os.fsdecode(f) for f in fields[5:-1]]
-    return Request(umask, {"securebits": securebits, "keyring": keyring}, decode[:argc], decode[argc:])
-
-
-def _mirror_signals(ignored: int, blocked: int) -> None:
-    """Take the caller's ignored and blocked signals, so that the worker is
-    the process the local command would be: the container's blocked signals
-    derive from them, and its dispositions are reset the same way
-    (sigstate.py). The server's own: whatever its spawner had."""
-    import _signal
-
-    from pyruntime.sigstate import SETTABLE
-
-    for sig in SETTABLE:
-        try:
-            if ignored >> (sig - 1) & 1:
-                _signal.signal(sig, _signal.SIG_IGN)
-            elif _signal.getsignal(sig) == _signal.SIG_IGN and sig not in (_signal.SIGPIPE, _signal.SIGXFSZ):
-                _signal.signal(sig, _signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass
-    _signal.pthread_sigmask(_signal.SIG_SETMASK, [s for s in _signal.valid_signals() if blocked >> (s - 1) & 1])
-
-
-def _work(fds: list[int], request: Request, limits: Limits, signals: tuple[int, int]) -> None:
-    """The worker: become the caller's command process and run the command."""
-    umask, args, env = request.umask, request.args, request.env
-    rc = 1
-    try:
-        import resource
-
-        _mirror_signals(*signals)
-
-        for target, fd in enumerate(fds[:3]):
-            os.dup2(fd, target)
-        os.fchdir(fds[3])
-        for fd in fds:
-            os.close(fd)
-        os.umask(umask)
-        os.environ.clear()
-        for entry in env:
-            key, sep, value = entry.partition("=")
-            if sep and key:
-                os.environ[key] = value
-        for r, lim in limits:
-            if resource.getrlimit(r) != lim:
-                resource.setrlimit(r, lim)
-        from pyruntime import faults, syscalls
-        from pyruntime.cli import main
-
-        syscalls.set_name("pyruntime")
-        faults.load()
-        sys.argv = ["pyruntime", *args]
-        rc = main()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except SystemExit as e:
-        rc = e.code if isinstance(e.code, int) else 1
-    except BaseException:  # noqa: BLE001 - an internal error, reported as the CLI would
-        try:
-            import traceback
-
-            traceback.print_exc()
-        finally:
-            rc = 1
-    finally:
-        os._exit(rc)
 
 
 def serve(key: str, root: str, idle: str = str(DEFAULT_IDLE_S)) -> None:

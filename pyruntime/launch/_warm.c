@@ -1,12 +1,15 @@
-/* _warm: hand a command (state, start, kill, delete, run in the foreground)
- * to a warm pyruntime server
- * instead of starting an interpreter (pyruntime/warm.py).
+/* _warm: the launchers' C part, in the command's own process. It offers a
+ * command the table calls served (launch/commands.py SERVED, through the
+ * generated _commands.h) to a warm pyruntime server instead of starting an
+ * interpreter (launch/server.py, which alone decides whether it takes it),
+ * and otherwise starts the interpreter: from a sealed copy for the SEALED
+ * commands (_sealexec.c), as is for the others.
  *
  *   _warm PYTHON -I -S -c SCRIPT ARG...
  *
- * bin/pyruntime (the sh launcher) execs this for the served commands with the
- * argv it would otherwise exec; the installed C launcher (_launcher.c)
- * includes it and calls warm_main() with that argv. Starting Python costs ~7 ms before any of our code runs;
+ * bin/pyruntime (the sh launcher) execs this with the argv it would
+ * otherwise exec; the installed C launcher (_launcher.c) includes it and
+ * calls warm_main() with that argv. Starting Python costs ~7 ms before any of our code runs;
  * runc answers `state` in ~5 ms. A server that has imported the CLI once
  * forks a worker per command instead (~1 ms).
  *
@@ -49,6 +52,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "_commands.h" /* SEALED_COMMANDS, SERVED_COMMANDS, VALUE_FLAGS, SWITCH_FLAGS */
 #include "_pylocale.h"
 
 #define WARM_NAME "pyruntime-warm/" /* + key: the server's abstract socket name */
@@ -58,10 +62,10 @@
 extern char **environ;
 
 static char msg[MAX_MSG];
-static int sealed; /* run, create: the interpreter must start from a sealed copy */
+static int sealed; /* a SEALED command: the interpreter must start from a sealed copy */
 
 /* Run the command the ordinary way: the interpreter, with the argv we got
- * (for run and create through _sealexec beside us, as bin/pyruntime does). */
+ * (a SEALED command's through _sealexec beside us). */
 static void local(char **argv, const char *spawn)
 {
     if (spawn)
@@ -95,6 +99,20 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
     return h;
 }
 
+/* Whether name[0..len) is one of the NULL-terminated list. */
+static int listed_n(const char *const *list, const char *name, size_t len)
+{
+    for (; *list; list++)
+        if (strlen(*list) == len && !strncmp(*list, name, len))
+            return 1;
+    return 0;
+}
+
+static int listed(const char *const *list, const char *name)
+{
+    return name && listed_n(list, name, strlen(name));
+}
+
 /* The --root the CLI will use, absolute, or NULL where we would not guess
  * right (a path main()'s abspath would rewrite, an unknown global flag). */
 static const char *find_root(int argc, char **argv, const char **command)
@@ -113,12 +131,10 @@ static const char *find_root(int argc, char **argv, const char **command)
             root = value ? value : (i + 1 < argc ? argv[++i] : NULL);
             if (!root)
                 return NULL;
-        } else if ((len == 3 && !strncmp(name, "log", 3)) || (len == 10 && !strncmp(name, "log-format", 10)) ||
-                   (len == 4 && !strncmp(name, "criu", 4)) || (len == 8 && !strncmp(name, "rootless", 8))) {
+        } else if (listed_n(VALUE_FLAGS, name, len)) {
             if (!value && ++i >= argc)
                 return NULL;
-        } else if (!((len == 5 && !strncmp(name, "debug", 5)) ||
-                     (len == 14 && !strncmp(name, "systemd-cgroup", 14)))) {
+        } else if (!listed_n(SWITCH_FLAGS, name, len) || value) {
             return NULL; /* --version, --help, --x...: not ours to serve */
         }
     }
@@ -145,27 +161,6 @@ static const char *find_root(int argc, char **argv, const char **command)
         (n >= 2 && !strcmp(abs + n - 2, "/.")) || (n >= 3 && !strcmp(abs + n - 3, "/..")))
         return NULL;
     return abs;
-}
-
-/* run: in the foreground only (a detached container's init must be left to
- * the caller's subreaper, as a created one: create is never served); extra
- * fds (--preserve-fds, LISTEN_FDS) are not handed over; --no-new-keyring
- * keeps the session keyring of the command's process, which a worker would
- * take from the server. Conservative: any argument that looks like those. */
-static int servable(int argc, char **argv)
-{
-    if (getenv("LISTEN_FDS"))
-        return 0;
-    for (int i = USER_ARGS; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] == '-') {
-            a += a[1] == '-' ? 2 : 1;
-            if (!strcmp(a, "d") || !strncmp(a, "d=", 2) || !strncmp(a, "detach", 6) ||
-                !strncmp(a, "preserve-fds", 12) || !strncmp(a, "no-new-keyring", 14))
-                return 0;
-        }
-    }
-    return 1;
 }
 
 /* Signals a foreground `run` forwards to the container (lifecycle/run.py):
@@ -227,17 +222,14 @@ static ssize_t relay_signals(int s, char *reply, size_t size)
     }
 }
 
-/* The command word among argv[first..]: the first argument naming one of
- * the commands the launchers treat apart (as bin/pyruntime's case finds it),
- * or "" when there is none. */
-static const char *command_word(int argc, char **argv, int first)
+/* Any argument naming a SEALED command (as the bootstrap decides it,
+ * launch/boot.py): conservative, where the global flags do not parse. */
+static int any_sealed(int argc, char **argv, int first)
 {
-    static const char *const words[] = {"create", "exec", "run", "state", "start", "kill", "delete"};
     for (int i = first; i < argc; i++)
-        for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++)
-            if (!strcmp(argv[i], words[w]))
-                return words[w];
-    return "";
+        if (listed(SEALED_COMMANDS, argv[i]))
+            return 1;
+    return 0;
 }
 
 /* A container id as state/ids.py allows it: [A-Za-z0-9_+-.], not "." or
@@ -325,8 +317,7 @@ static int warm_main(int argc, char **argv)
 {
     if (argc < USER_ARGS + 1)
         return argc >= 2 ? (local(argv, NULL), 127) : 127;
-    const char *word = command_word(argc, argv, USER_ARGS);
-    sealed = !strcmp(word, "run") || !strcmp(word, "create"); /* create: never served, run locally sealed */
+    sealed = any_sealed(argc, argv, USER_ARGS);
     if (geteuid() != 0) /* find_root knows root's default --root only */
         local(argv, NULL);
     const char *command = NULL;
@@ -336,10 +327,7 @@ static int warm_main(int argc, char **argv)
     const char *off = getenv("PYRUNTIME_WARM");
     if (off && !strcmp(off, "0"))
         local(argv, NULL);
-    /* never create: its init must be left to the caller's subreaper */
-    if (!root || !(strcmp(command, "state") == 0 || strcmp(command, "start") == 0 ||
-                   strcmp(command, "kill") == 0 || strcmp(command, "delete") == 0 ||
-                   (strcmp(command, "run") == 0 && servable(argc, argv))))
+    if (!root || !listed(SERVED_COMMANDS, command)) /* the server decides the rest */
         local(argv, NULL);
     for (int fd = 0; fd <= 2; fd++) /* a closed stdio: too odd to hand over */
         if (fcntl(fd, F_GETFD) < 0)

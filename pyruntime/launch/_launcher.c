@@ -4,12 +4,11 @@
  *
  * Like bin/pyruntime it starts the venv's Python isolated and without site
  * (-I -S; `site` costs 10-20 ms) with the bootstrap script of bin/pyruntime
- * (taken from that file at build time: _boot.h), and:
- *   exec, create        from a sealed memfd copy of the interpreter
- *                       (_sealexec.c; CVE-2019-5736, pyruntime/sealed_exe.py)
- *   state, start, kill,
- *   delete, run         handed to the warm server when it takes them
- *                       (_warm.c; pyruntime/warm.py), else as above (run sealed)
+ * (taken from that file at build time: _boot.h, which imports
+ * launch/boot.py), through _warm.c's warm_main: the SERVED commands of
+ * launch/commands.py are offered to the warm server (launch/server.py), the
+ * SEALED ones run from a sealed memfd copy of the interpreter (_sealexec.c;
+ * CVE-2019-5736, launch/sealed.py).
  * The interpreter is python3 beside the name we were run by, else beside
  * our real path (a symlink elsewhere), else python3 from $PATH.
  */
@@ -54,13 +53,5 @@ int main(int argc, char **argv)
         av[USER_ARGS - 1 + i] = argv[i];
     int ac = argc + USER_ARGS - 1;
 
-    const char *cmd = command_word(argc, argv, 1); /* _warm.c */
-    if (!strcmp(cmd, "exec") || !strcmp(cmd, "create"))
-        exec_sealed(av + 1); /* returns only if neither the copy nor the file could be exec'd */
-    else if (*cmd)
-        return warm_main(ac, av);
-    python_c_locale(); /* _pylocale.h */
-    execvp(py, av + 1);
-    perror("pyruntime: exec python3");
-    return 127;
+    return warm_main(ac, av); /* _warm.c: returns only when the server ran the command */
 }

@@ -19,9 +19,9 @@ of every process of the container's birth is the sealed memfd: reachable,
 but writes fail with EPERM. The copy is the size of the executable: 17 KiB
 for a shared libpython build, ~7 MiB for a static one.
 
-The launcher (the installed C launcher, pyruntime/_launcher.c, or the sh
+The launcher (the installed C launcher, pyruntime/launch/_launcher.c, or the sh
 bin/pyruntime with its helper) normally starts these commands through the
-code of pyruntime/_sealexec.c, which makes the same copy (same name and
+code of pyruntime/launch/_sealexec.c, which makes the same copy (same name and
 seals, so running_sealed() is True here) and execs it: Python starts once.
 Only without it (the sh launcher without the built helper, `python -m
 pyruntime`, tests calling the launcher's code directly) does reexec_sealed()

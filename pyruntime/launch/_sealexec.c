@@ -1,5 +1,5 @@
 /* _sealexec: start the interpreter from a sealed in-memory copy of itself
- * (the CVE-2019-5736 class; see pyruntime/sealed_exe.py for the attack).
+ * (the CVE-2019-5736 class; see pyruntime/launch/sealed.py for the attack).
  *
  *   _sealexec PYTHON ARG...   runs PYTHON ARG... from a sealed memfd copy
  *
