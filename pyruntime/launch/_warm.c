@@ -25,7 +25,7 @@
  *                  and our stdio and cwd (SCM_RIGHTS), and it answers
  *   "A"            accepted: a worker runs the command; then
  *   "S<status>"    its wait status: we exit the same way
- * and while a `run` waits, we send "K<sig>" for each signal we get (the
+ * and while a RELAYED command (run, exec) waits, we send "K<sig>" for each signal we get (the
  * worker forwards it to the container, as `run` does).
  *   "L"            run it yourself
  * Anything unexpected before "A": we run the interpreter as bin/pyruntime
@@ -52,7 +52,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "_commands.h" /* SEALED_COMMANDS, SERVED_COMMANDS, VALUE_FLAGS, SWITCH_FLAGS */
+#include "_commands.h" /* SEALED_, SERVED_, RELAYED_COMMANDS, VALUE_FLAGS, SWITCH_FLAGS */
 #include "_pylocale.h"
 
 #define WARM_NAME "pyruntime-warm/" /* + key: the server's abstract socket name */
@@ -163,7 +163,7 @@ static const char *find_root(int argc, char **argv, const char **command)
     return abs;
 }
 
-/* Signals a foreground `run` forwards to the container (lifecycle/run.py):
+/* Signals a foreground `run` or `exec` forwards to its process (lifecycle/run.py):
  * we catch them and pass them on to the worker through the server. Not the
  * ones that report our own faults, nor glibc's internal 32 and 33. */
 static int sigpipe_w = -1;
@@ -420,7 +420,7 @@ static int warm_main(int argc, char **argv)
         local(argv, NULL);
     struct timeval forever = {0}; /* the command runs as long as it runs */
     setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &forever, sizeof(forever));
-    if (strcmp(command, "run") == 0)
+    if (listed(RELAYED_COMMANDS, command))
         n = relay_signals(s, reply, sizeof(reply) - 1);
     else
         n = recv(s, reply, sizeof(reply) - 1, 0);

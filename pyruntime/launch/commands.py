@@ -7,11 +7,14 @@ _commands.h at build time (header()), for the installed launcher
 - SEALED: the commands whose forks enter a container run from a sealed
   memfd copy of the interpreter (launch/sealed.py; CVE-2019-5736).
 - SERVED: the commands the client offers the warm server (launch/server.py),
-  which alone decides whether it takes one (Server.takes: not `run -d`, not
-  with fds to hand over, ...). Never `create` or `exec`: what they leave
-  behind must go to the caller's subreaper, and a worker's orphans go to
-  init. A command that found no server starts one when it is done
-  (launch/spawn.py).
+  which alone decides whether it takes one (Server.takes: `run` and `exec`
+  in the foreground only, not with fds to hand over, ...). Never `create`,
+  `run -d` or `exec -d`: what they leave behind must go to the caller's
+  subreaper, and a worker's orphans go to init. A command that found no
+  server starts one when it is done (launch/spawn.py).
+- RELAYED: the served commands whose process waits for a container
+  process and forwards the signals it gets to it: the client passes each
+  signal it gets on to the worker.
 - PRELOAD: what the server imports once, so that its workers import nothing.
 - The global flags: which of cli.GLOBAL_FLAGS take a value, so that the
   client can find --root (the server's key) as the CLI will.
@@ -20,7 +23,8 @@ _commands.h at build time (header()), for the installed launcher
 from __future__ import annotations
 
 SEALED = ("create", "run", "exec")
-SERVED = ("state", "start", "kill", "delete", "run")
+SERVED = ("state", "start", "kill", "delete", "run", "exec")
+RELAYED = ("run", "exec")
 
 # Everything the served commands import.
 PRELOAD = ("pyruntime.cli", "pyruntime.cli.cmd_state", "pyruntime.cli.cmd_start", "pyruntime.cli.cmd_kill",
@@ -29,9 +33,10 @@ PRELOAD = ("pyruntime.cli", "pyruntime.cli.cmd_state", "pyruntime.cli.cmd_start"
            "pyruntime.cgroups.v2", "pyruntime.cgroups.pending", "pyruntime.hooks", "pyruntime.notify_socket",
            "pyruntime.errors", "pyruntime.log", "pyruntime.rootless", "pyruntime.faults",
            "pyruntime.launch.identity", "pyruntime.launch.placement",
-           # run (served from a sealed server only)
+           # run and exec (served from a sealed server only)
            "pyruntime.cli.cmd_run", "pyruntime.cli.cmd_create", "pyruntime.lifecycle.run",
-           "pyruntime.lifecycle.create", "select", "termios", "tty")
+           "pyruntime.lifecycle.create", "pyruntime.cli.cmd_exec", "pyruntime.lifecycle.exec",
+           "pyruntime.process.tenant", "select", "termios", "tty")
 
 # Global flags that answer by themselves (print and exit): never served.
 ANSWERING = ("version", "help")
@@ -51,6 +56,7 @@ def header() -> str:
     switches = [f.name for f in GLOBAL_FLAGS if f.kind == "bool" and f.name not in ANSWERING]
     return ("/* Generated from pyruntime/launch/commands.py by setup.py: do not edit. */\n"
             + _c_strings("SEALED_COMMANDS", SEALED) + _c_strings("SERVED_COMMANDS", SERVED)
+            + _c_strings("RELAYED_COMMANDS", RELAYED)
             + _c_strings("VALUE_FLAGS", valued) + _c_strings("SWITCH_FLAGS", switches))
 
 

@@ -9,7 +9,7 @@ SOCK_SEQPACKET connection to the server's abstract name
     client request       the fields below, with SCM_RIGHTS fds 0, 1, 2 and
                          an O_PATH fd of its working directory
     server "A" | "L"     accepted (a worker runs the command) | run it yourself
-    client "K<sig>"      (a served `run`) a signal the client got, for the
+    client "K<sig>"      (a served `run`, `exec`) a signal the client got, for the
                          worker to forward to the container
     server "S<status>"   the worker's wait status: the client exits the same way
 

@@ -1,5 +1,5 @@
-"""The warm server: `state`, `start`, `kill`, `delete` and foreground `run`
-without an interpreter start. This module runs in the server process (a
+"""The warm server: `state`, `start`, `kill`, `delete` and a foreground
+`run` or `exec` without an interpreter start. This module runs in the server process (a
 child of init, started by launch/spawn.py, named pyrt:[warm] in ps); each
 request is run by a worker forked from it (launch/worker.py).
 
@@ -12,8 +12,9 @@ environment, umask, stdio and working directory over a unix socket
 (launch/protocol.py) to a server that has imported the CLI once. The server
 forks a worker per command; the server sends the worker's wait status back
 and the client exits the same way (a SIGKILLed worker makes a SIGKILLed
-client). While a served `run` waits, the client passes each signal it gets
-on to the worker, which forwards it to the container as `run` does.
+client). While a served `run` or `exec` waits, the client passes each
+signal it gets on to the worker, which forwards it to the container's
+process as the command does.
 
 What is served: the server alone decides (takes()), among the commands the
 client offers (launch/commands.py SERVED). Who: uid 0, equal to the server
@@ -23,10 +24,11 @@ worker, refused where the caller's hard limit is higher than the server's.
 Where the server lives: outside every caller's process tree and cgroups
 (launch/spawn.py, launch/placement.py). So a worker's orphans go to init,
 and what must be left to the caller's subreaper is never served: `create`
-(its init), `run --detach`, `exec`. `run` is served in the foreground only,
-from a server that runs from a sealed copy of the interpreter (spawned
-through _sealexec, as create/run/exec are: launch/sealed.py): its container
-is a fork of the worker, which reaps it and returns its status. Nor is
+(its init), `run --detach`, `exec --detach`. `run` and `exec` are served in
+the foreground only, from a server that runs from a sealed copy of the
+interpreter (spawned through _sealexec, as create/run/exec are:
+launch/sealed.py): their process is a fork of the worker, which reaps it
+and returns its status. Nor is
 anything with fds beyond stdio to hand over (--preserve-fds, LISTEN_FDS),
 nor --no-new-keyring (the container would keep the server's session
 keyring, not the caller's).
@@ -49,7 +51,7 @@ import time
 
 from pyruntime.cgroups.hierarchy import UNIFIED, hierarchies
 from pyruntime.launch import placement
-from pyruntime.launch.commands import PRELOAD, SERVED, command_of
+from pyruntime.launch.commands import PRELOAD, SEALED, SERVED, command_of
 from pyruntime.launch.identity import Limits, Process, differs, higher, identity, limits, signal_state
 from pyruntime.launch.protocol import MAX_MSG, SOCKET_PREFIX, parse
 from pyruntime.launch.spawn import DEFAULT_IDLE_S, known_subreapers
@@ -192,15 +194,15 @@ class Server:
         if command is None or command[0] not in SERVED:
             return False  # never create's init or exec's process: theirs is the caller's subreaper
         name, rest = command
-        if name == "run" and not self.sealed:
-            return False  # its container would run from the unsealed interpreter
+        if name in SEALED and not self.sealed:
+            return False  # its container process would run from the unsealed interpreter
         if any(e.startswith("LISTEN_FDS=") for e in env):
             return False  # fds beyond stdio are not handed over
         for a in rest:
             if a.startswith("-"):
                 flag = a[2:] if a.startswith("--") else a[1:]
-                # run -d: its init is left to the caller; --preserve-fds: not
-                # handed over; --no-new-keyring: the caller's keyring, not ours
+                # run/exec -d: its process is left to the caller; --preserve-fds:
+                # not handed over; --no-new-keyring: the caller's keyring, not ours
                 if flag == "d" or flag.startswith(("d=", "detach", "preserve-fds", "no-new-keyring")):
                     return False
         return True

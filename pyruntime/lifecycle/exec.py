@@ -285,9 +285,15 @@ def exec_process(o: ExecOptions) -> int:
                 os.close(plan.console_sock)
             raise
     if not o.detach:
+        from pyruntime.lifecycle.run import hold_signals
+
         sc.sys().prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        hold_signals()
     faults.point("exec.prepared")
     plan.ns_fds = _open_ns_fds(init_pid)
+    from pyruntime.launch import placement
+
+    placement.join_caller()  # served: T1 starts from the caller's cgroups, as from runc's process
     pid, master = _spawn(plan)
     faults.point("exec.started")
     if pid_file:

@@ -17,10 +17,21 @@ from pyruntime.state.store import Container
 FORWARDED = [s for s in range(1, signal.NSIG) if s not in (signal.SIGCHLD, signal.SIGKILL, signal.SIGSTOP)]
 
 
+def hold_signals() -> None:
+    """Before the container's process exists: the signals wait_for will
+    forward stay pending (blocked) until it forwards them, so that one sent
+    as soon as the process runs (it printed "ready") reaches it instead of
+    killing us and orphaning it. runc's handler is installed before the
+    process starts too. What we fork meanwhile sets its own mask from the
+    caller's (sigstate.py)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, [s for s in FORWARDED if s in SETTABLE])
+
+
 def run(o: CreateOptions, detach: bool, keep: bool) -> int:
     if not detach:
         sc.sys().prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
         o.tty_to_caller = True
+        hold_signals()
     c, spawned = create(o)
     try:
         notify = start(c)
@@ -88,7 +99,8 @@ def wait_for(pid: int, master: int) -> int:
         except (OSError, ValueError, RuntimeError):
             pass
     # As runc (Go unblocks every signal it is notified of): a signal our caller
-    # blocks is forwarded too. The container's own mask was set before its execve.
+    # blocks is forwarded too, and so is one held since hold_signals(). The
+    # container's own mask was set before its execve.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [s for s in FORWARDED if s in SETTABLE])
     if master >= 0:
         _proxy_tty(master, pid)

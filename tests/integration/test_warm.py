@@ -237,6 +237,14 @@ def _is_client(pid: int) -> bool:
     return exe.endswith(("/pyruntime", "/_warm")) and "python" not in exe
 
 
+def _safe_state(pid: int) -> str:
+    """/proc/<pid>/stat's state letter, "?" for a process gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return "?"
+
+
 def _safe_ppid(pid: int) -> int:
     try:
         return _ppid(pid)
@@ -379,6 +387,68 @@ def test_run_is_served_and_forwards_signals(rt: Runtime, make_bundle: MakeBundle
         assert p.returncode == 7, (mode, err)
         assert out.strip() == "got-term", mode
         assert not (rt.root / name).exists()
+
+
+def test_exec_is_served_and_forwards_signals(rt: Runtime, running: str) -> None:
+    """A foreground `exec` runs in a worker of the (sealed) server, as `run`:
+    the process's parent is that worker (a subreaper, as the local exec's
+    process is); a signal to the caller reaches the process; its exit status
+    is the caller's. Local: the exec's own process is the parent."""
+    server = warm_up(rt, running)
+    script = 'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.05; done'
+    for mode, sub in (("served", {}), ("local", LOCAL)):
+        p = subprocess.Popen(rt.cmd("exec", running, "sh", "-c", script), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(**sub))
+        try:
+            assert p.stdout is not None
+            assert p.stdout.readline().strip() == "ready", mode
+            waiter = p.pid
+            if mode == "served":
+                assert _is_client(p.pid)
+                workers = [int(c) for c in Path(f"/proc/{server}/task/{server}/children").read_text().split()]
+                assert len(workers) == 1, workers
+                waiter = workers[0]
+            # (T1, which forked the process into the container, may be a zombie yet)
+            procs = [int(c) for c in Path(f"/proc/{waiter}/task/{waiter}/children").read_text().split()
+                     if _safe_state(int(c)) not in ("Z", "?")]
+            assert len(procs) == 1, (mode, procs)
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        assert p.returncode == 7, (mode, err)
+        assert out.strip() == "got-term", mode
+    assert rt.state(running)["status"] == "running"
+
+
+_EXEC_D = """
+import ctypes, json, os, subprocess, sys
+cmd, env, pid_file = json.loads(sys.argv[1])
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER, as containerd's shim
+subprocess.run(cmd, env=env, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+pid = int(open(pid_file).read())
+ppid = int([l for l in open(f"/proc/{pid}/status") if l.startswith("PPid:")][0].split()[1])
+os.kill(pid, 9)
+os.waitpid(pid, 0)  # ours to reap
+print(json.dumps({"me": os.getpid(), "parent": ppid}))
+"""
+
+
+def test_detached_exec_is_not_served(rt: Runtime, running: str, tmp_path: Path) -> None:
+    """exec -d leaves its process to the caller: under a subreaper (the
+    shim, which reaps it for its exit status) the process is the
+    subreaper's child, with a server running (a worker's orphan would be
+    init's)."""
+    server = warm_up(rt, running)
+    pid_file = tmp_path / "exec.pid"
+    arg = json.dumps([rt.cmd("exec", "-d", "--pid-file", str(pid_file), running, "sleep", "30"), env(),
+                      str(pid_file)])
+    p = subprocess.run([sys.executable, "-c", _EXEC_D, arg], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    assert got["parent"] == got["me"], got
+    assert servers(rt) == [server]
 
 
 def test_detached_run_is_not_served(rt: Runtime, make_bundle: MakeBundle, cid: str) -> None:

@@ -103,9 +103,11 @@ def test_the_server_checks_the_command_line_as_the_client_does() -> None:
     for flag in ("-d", "--detach", "--preserve-fds=1", "--preserve-fds", "--no-new-keyring", "-no-new-keyring"):
         assert not _takes(["run", flag, "--bundle", "b", "c1"]), flag
     assert not _takes(["run", "--bundle", "b", "c1"], env=["LISTEN_FDS=1"])
-    # create, exec: never (what they leave must go to the caller's subreaper)
+    # create, exec -d: never (what they leave must go to the caller's subreaper)
     assert not _takes(["create", "--bundle", "b", "c1"])
-    assert not _takes(["exec", "c1", "true"])
+    assert _takes(["exec", "c1", "true"]) and not _takes(["exec", "c1", "true"], sealed=False)
+    for flag in ("-d", "--detach", "--preserve-fds=1"):
+        assert not _takes(["exec", flag, "c1", "true"]), flag
     # the command word is where the CLI finds it, not any argument
     assert not _takes(["ps", "run"]) and not _takes(["--log", "state", "list"])
     assert _takes(["--log", "x", "--debug", "state", "exec"])
@@ -118,6 +120,7 @@ def test_the_c_header_is_the_table() -> None:
 
     h = commands.header()
     assert 'SEALED_COMMANDS[] = {"create", "run", "exec", NULL};' in h
-    assert 'SERVED_COMMANDS[] = {"state", "start", "kill", "delete", "run", NULL};' in h
+    assert 'SERVED_COMMANDS[] = {"state", "start", "kill", "delete", "run", "exec", NULL};' in h
+    assert 'RELAYED_COMMANDS[] = {"run", "exec", NULL};' in h
     assert 'VALUE_FLAGS[] = {"root", "log", "log-format", "criu", "rootless", NULL};' in h
     assert 'SWITCH_FLAGS[] = {"debug", "systemd-cgroup", NULL};' in h
