@@ -281,17 +281,11 @@ class Manager:
         if p:
             from pyruntime import syscalls as sc
 
-            try:
-                fd = os.open(p, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            except OSError:
-                fd = -1
-            if fd >= 0:
-                pid = sc.fork_into_cgroup(fd)
-                os.close(fd)
-                if pid >= 0:
-                    if pid == 0:
-                        self.born_inside = p
-                    return pid
+            pid = sc.fork_into_cgroup_dir(p)
+            if pid >= 0:
+                if pid == 0:
+                    self.born_inside = p
+                return pid
         return os.fork()
 
     def join_self(self) -> None:

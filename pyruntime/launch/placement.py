@@ -80,17 +80,11 @@ def fork_as(caller: dict[str, str], own: dict[str, str], unified: str | None) ->
     pending = {m: p for m, p in caller.items() if own.get(m) != p}
     pid = -1
     if unified is not None and unified in pending:
-        try:
-            fd = os.open(f"{unified}{pending[unified]}", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError:
-            fd = -1
-        if fd >= 0:
-            from pyruntime import syscalls as sc
+        from pyruntime import syscalls as sc
 
-            pid = sc.fork_into_cgroup(fd)
-            os.close(fd)
-            if pid >= 0:
-                pending.pop(unified)
+        pid = sc.fork_into_cgroup_dir(f"{unified}{pending[unified]}")
+        if pid >= 0:
+            pending.pop(unified)
     if pid < 0:  # no clone3 (or the cgroup refused it): the worker writes cgroup.procs itself
         pid = os.fork()
     if pid == 0:

@@ -187,6 +187,11 @@ def spawn(spec: str) -> None:
     known = known_subreapers()
     if known and known & _ancestors():
         return  # one of them adopted a server before, and would again
+    # run and exec in the foreground made this process a subreaper for their
+    # container process, reaped by now: the candidate must not be ours
+    from pyruntime import syscalls as sc
+
+    sc.sys().prctl(sc.PR_SET_CHILD_SUBREAPER, 0)
     argv = _server_argv(key, root)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -263,6 +263,19 @@ def fork_into_cgroup(cgroup_fd: int) -> int:
     return _kernel.fork_into_cgroup(cgroup_fd)
 
 
+def fork_into_cgroup_dir(path: str) -> int:
+    """fork_into_cgroup with the cgroup2 directory's path: -ENOENT (or the
+    open's -errno) when it cannot be opened."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        return -(e.errno or 2)
+    try:
+        return fork_into_cgroup(fd)
+    finally:
+        os.close(fd)  # in the child too
+
+
 def flock(fd: int, operation: int) -> None:
     """flock(2) (fcntl.LOCK_* values), waiting through signals as fcntl.flock does."""
     from pyruntime.syscalls import _kernel

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.integration.probes import alive, create, must, run_nocapture, wait_for
+from tests.support.children import CHILDREN
 from tests.support.runc import is_runc
 from tests.support.traces import assert_no_traces, remove_leftovers, state_json
 
@@ -304,7 +305,7 @@ def test_creates_racing_deletes_under_one_new_parent(runtime: Any, cid: str, mak
 # it by `create`), then any other child it has, as a subreaper must. It
 # reports each child that was not a container's init, with the state it was
 # in before it was reaped, and its children after that.
-_SUBREAPER_LIFECYCLES = """
+_SUBREAPER_LIFECYCLES = CHILDREN + """
 import ctypes, json, os, subprocess, sys, threading
 from concurrent.futures import ThreadPoolExecutor
 ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
@@ -317,18 +318,6 @@ def call(args, bundle):
         p = subprocess.run(cmd + args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
         err.seek(0)
         return f"{args[0]}: rc {p.returncode}: {err.read()}" if p.returncode else ""
-
-def children():
-    found = []
-    for e in os.listdir("/proc"):
-        try:
-            stat = open(f"/proc/{e}/stat").read()
-        except (OSError, ValueError):
-            continue
-        comm, _, rest = stat.partition("(")[2].rpartition(")")
-        if int(rest.split()[1]) == os.getpid():
-            found.append([int(e), comm, rest.split()[0], open(f"/proc/{e}/cmdline").read()[:200]])
-    return found
 
 def life(item):
     cid, bundle = item

@@ -24,6 +24,7 @@ import pytest
 
 from tests.conftest import Runtime
 from tests.integration.probes import create, must, run_nocapture, wait_for
+from tests.support.children import CHILDREN
 from tests.support.warm import server_key, servers, warm_up
 
 MakeBundle = Callable[..., Path]
@@ -359,16 +360,28 @@ def _run_probe(rt: Runtime, make_bundle: MakeBundle, cid: str, script: str, **kw
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
+# A container process that says "ready", then waits for SIGTERM and exits 7.
+_TRAP = 'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.05; done'
+
+
+def _term_reaches_the_trap(p: subprocess.Popen[str], mode: str) -> None:
+    """SIGTERM to the runtime's process p (served: the client) reaches _TRAP's
+    process, whose exit status p returns."""
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 7, (mode, err)
+    assert out.strip() == "got-term", mode
+
+
 def test_run_is_served_and_forwards_signals(rt: Runtime, make_bundle: MakeBundle, cid: str) -> None:
     """A foreground `run` runs in a worker of the (sealed) server: the
     container's parent is that worker; a signal to the caller reaches the
     container; its exit status is the caller's, and the container is deleted."""
     server = warm_up(rt, cid)
     assert os.readlink(f"/proc/{server}/exe").startswith("/memfd:pyruntime"), "the server is not sealed"
-    script = 'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.05; done'
     for mode, sub in (("served", {}), ("local", LOCAL)):
         name = f"{cid}-{mode}"
-        p = _run_probe(rt, make_bundle, name, script, env=env(**sub))
+        p = _run_probe(rt, make_bundle, name, _TRAP, env=env(**sub))
         try:
             assert p.stdout is not None
             assert p.stdout.readline().strip() == "ready"
@@ -379,13 +392,10 @@ def test_run_is_served_and_forwards_signals(rt: Runtime, make_bundle: MakeBundle
                 assert _is_client(p.pid)
             else:
                 assert runner == p.pid
-            p.send_signal(signal.SIGTERM)
-            out, err = p.communicate(timeout=30)
+            _term_reaches_the_trap(p, mode)
         finally:
             if p.poll() is None:
                 p.kill()
-        assert p.returncode == 7, (mode, err)
-        assert out.strip() == "got-term", mode
         assert not (rt.root / name).exists()
 
 
@@ -395,9 +405,8 @@ def test_exec_is_served_and_forwards_signals(rt: Runtime, running: str) -> None:
     process is); a signal to the caller reaches the process; its exit status
     is the caller's. Local: the exec's own process is the parent."""
     server = warm_up(rt, running)
-    script = 'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.05; done'
     for mode, sub in (("served", {}), ("local", LOCAL)):
-        p = subprocess.Popen(rt.cmd("exec", running, "sh", "-c", script), stdin=subprocess.DEVNULL,
+        p = subprocess.Popen(rt.cmd("exec", running, "sh", "-c", _TRAP), stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(**sub))
         try:
             assert p.stdout is not None
@@ -412,13 +421,10 @@ def test_exec_is_served_and_forwards_signals(rt: Runtime, running: str) -> None:
             procs = [int(c) for c in Path(f"/proc/{waiter}/task/{waiter}/children").read_text().split()
                      if _safe_state(int(c)) not in ("Z", "?")]
             assert len(procs) == 1, (mode, procs)
-            p.send_signal(signal.SIGTERM)
-            out, err = p.communicate(timeout=30)
+            _term_reaches_the_trap(p, mode)
         finally:
             if p.poll() is None:
                 p.kill()
-        assert p.returncode == 7, (mode, err)
-        assert out.strip() == "got-term", mode
     assert rt.state(running)["status"] == "running"
 
 
@@ -433,6 +439,20 @@ os.kill(pid, 9)
 os.waitpid(pid, 0)  # ours to reap
 print(json.dumps({"me": os.getpid(), "parent": ppid}))
 """
+
+
+@pytest.mark.parametrize("command", ["exec", "run"])
+def test_a_foreground_command_that_found_no_server_starts_one(rt: Runtime, running: str,
+                                                              make_bundle: MakeBundle, command: str) -> None:
+    """exec and run make their own process a subreaper (for the container
+    process, reaped when they return): the server they start afterwards is
+    still init's child, not an orphan they adopted and lost."""
+    argv = ["exec", running, "true"] if command == "exec" else \
+        ["run", "--bundle", str(make_bundle(["true"], name="once")), f"{running}-once"]
+    p = subprocess.run(rt.cmd(*argv), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    wait_for(lambda: len(servers(rt)) == 1, what="a server started by the foreground command")
+    assert _ppid(servers(rt)[0]) == 1
 
 
 def test_detached_exec_is_not_served(rt: Runtime, running: str, tmp_path: Path) -> None:
@@ -467,25 +487,13 @@ def test_detached_run_is_not_served(rt: Runtime, make_bundle: MakeBundle, cid: s
 # ignores SIGUSR1 and blocks SIGUSR2, runs `state` first (which may start a
 # server), creates, starts and reaps one container, and writes what it saw
 # as JSON.
-_CALLER = """
+_CALLER = CHILDREN + """
 import ctypes, json, os, signal, subprocess, sys
 cmd, env, bundle, cid, pid_file, out = json.loads(sys.argv[1])
 ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
 quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-
-def children():
-    found = []
-    for e in os.listdir("/proc"):
-        try:
-            stat = open(f"/proc/{e}/stat").read()
-        except (OSError, ValueError):
-            continue
-        comm, _, rest = stat.partition("(")[2].rpartition(")")
-        if int(rest.split()[1]) == os.getpid():
-            found.append([int(e), comm, rest.split()[0]])
-    return found
 
 def reap_all():
     reaped = []
