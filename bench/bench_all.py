@@ -13,7 +13,7 @@ Measures (medians, min/max kept so noise is visible):
   memlimit        the smallest linux.resources.memory.limit (MiB) under which `run true` still succeeds
 
 pyruntime is measured twice: as installed ("pyruntime": state, start, kill,
-delete and foreground run are handed to its warm server, pyruntime/launch/server.py,
+delete and foreground run and exec are handed to its warm server, pyruntime/launch/server.py,
 started before this script becomes a subreaper so that init adopts it),
 and with PYRUNTIME_WARM=0 ("pyruntime-nowarm": every command starts its own
 interpreter). For served commands the rss rows are the client's (_warm); the
@@ -432,10 +432,11 @@ def write_docs(results: dict[str, Any], lines: list[str], args: argparse.Namespa
         "state ≤ 3×, docker run ≤ 1.0×, peak RSS of create ≤ runc's, smallest memory limit ≤ runc's.",
         "",
         "`pyruntime` is pyruntime as installed: `state`, `start`, `kill`, `delete` and a foreground `run`",
-        "are handed by the launcher's C client to a warm server that has the CLI imported and forks a",
-        "worker per command (pyruntime/launch/server.py, docs/ARCHITECTURE.md). The server lives outside every",
-        "caller's process tree (init adopted it: it is started before this script becomes a subreaper),",
-        "so `create`, whose init must be left to the caller's subreaper, is never served, nor is `exec`.",
+        "or `exec` are handed by the launcher's C client to a warm server that has the CLI imported and",
+        "forks a worker per command (pyruntime/launch/, docs/ARCHITECTURE.md). The server lives outside",
+        "every caller's process tree (init adopted it: it is started before this script becomes a",
+        "subreaper), so `create`, whose init must be left to the caller's subreaper, is never served, nor",
+        "are `run -d` and `exec -d` (the cycle row pays create's interpreter start).",
         "`pyruntime-nowarm` is the same install with PYRUNTIME_WARM=0: every command starts Python",
         "(~7 ms before any of our code runs). The peak-RSS rows run each command under bench/peakrss,",
         "its parent: `create` is the interpreter's own there too. For served commands the",
