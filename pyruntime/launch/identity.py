@@ -25,7 +25,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-NAMESPACES = ("mnt", "pid", "net", "user", "ipc", "uts", "cgroup", "time")
+# the *_for_children ones: where the caller's next child is born (after an
+# unshare(CLONE_NEWPID or CLONE_NEWTIME) without a fork, they differ)
+NAMESPACES = ("mnt", "pid", "pid_for_children", "net", "user", "ipc", "uts", "cgroup", "time", "time_for_children")
 PR_GET_SECUREBITS = 27
 
 Limits = list[tuple[int, tuple[int, int]]]

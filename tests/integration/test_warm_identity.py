@@ -113,6 +113,11 @@ CASES: dict[str, list[Caller]] = {
     "cgroups": [Caller(("cgroup",), _CGROUP, container_keys=())],
     "uts namespace": [Caller(("ns.uts",), "ok(libc.unshare(0x04000000), 'unshare(CLONE_NEWUTS)')",
                              container_keys=())],
+    # unshare(CLONE_NEWTIME) without a fork: the caller's children are born in
+    # a new time namespace, and so is the runtime (execve enters the caller's
+    # time_for_children); the server's children are not
+    "time namespace": [Caller(("ns.time",), "ok(libc.unshare(0x80), 'unshare(CLONE_NEWTIME)')",
+                                           container_keys=())],
     "loginuid": [Caller(("loginuid", "sessionid"), "open('/proc/self/loginuid', 'w').write('4321')")],
     "session keyring": [Caller(("keyring",), f"ok(libc.syscall(250, 1, b'pyrt-caller-{uuid.uuid4().hex[:8]}', 0, 0), "
                                              "'KEYCTL_JOIN_SESSION_KEYRING')", container_keys=())],
