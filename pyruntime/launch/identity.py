@@ -90,6 +90,7 @@ class Process:
     def __init__(self, pid: int | str, reported: dict[str, int] | None = None) -> None:
         self.pid = str(pid)
         self.status = status(pid)
+        self.stat = stat(pid)
         self.reported = reported
 
 
@@ -143,8 +144,14 @@ def _lsm_label(p: Process) -> object:
 def _scheduling(p: Process) -> object:
     # nice, scheduling policy and priority (/proc/<pid>/stat fields 18, 19,
     # 40, 41): a container started by `run` inherits them unless its config says
-    fields = stat(p.pid)
-    return tuple(fields[i] for i in (15, 16, 37, 38)) if len(fields) > 38 else ()
+    return tuple(p.stat[i] for i in (15, 16, 37, 38)) if len(p.stat) > 38 else ()
+
+
+def _terminal(p: Process) -> object:
+    # the controlling terminal (stat field 7, tty_nr): a hook or a container
+    # process without a terminal of its own opens /dev/tty in its session's;
+    # the server has none (setsid), so only a caller without one is served
+    return p.stat[4] if len(p.stat) > 4 else None
 
 
 def _ioprio(p: Process) -> object:
@@ -194,6 +201,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("affinity", _status_fields(b"Cpus_allowed", b"Mems_allowed")),
     ("lsm label", _lsm_label),
     ("scheduling", _scheduling),
+    ("controlling terminal", _terminal),
     ("io priority", _ioprio),
     ("timer slack", _file("timerslack_ns")),
     ("memory and speculation", _status_fields(b"THP_enabled", b"Speculation_Store_Bypass",

@@ -118,6 +118,11 @@ CASES: dict[str, list[Caller]] = {
     # time_for_children); the server's children are not
     "time namespace": [Caller(("ns.time",), "ok(libc.unshare(0x80), 'unshare(CLONE_NEWTIME)')",
                                            container_keys=())],
+    # a session of its own with a pty as its controlling terminal (an
+    # interactive shell's): hooks share it; the container's init makes its own
+    "controlling terminal": [Caller(("tty",), "import fcntl, pty, termios\nmaster, slave = pty.openpty()\n"
+                                              "os.setsid()\nfcntl.ioctl(slave, termios.TIOCSCTTY, 0)\n"
+                                              "os.set_inheritable(master, True)  # open: no hangup")],
     "loginuid": [Caller(("loginuid", "sessionid"), "open('/proc/self/loginuid', 'w').write('4321')")],
     "session keyring": [Caller(("keyring",), f"ok(libc.syscall(250, 1, b'pyrt-caller-{uuid.uuid4().hex[:8]}', 0, 0), "
                                              "'KEYCTL_JOIN_SESSION_KEYRING')", container_keys=())],

@@ -3,7 +3,8 @@
  * stdout (a container's init). Static, for a busybox rootfs and the host.
  * Keys: the /proc/self/status lines (Uid, Gid, Groups, Cap*, NoNewPrivs,
  * Seccomp, Sig*, Umask, Cpus_allowed, THP_enabled, Speculation*), and
- * securebits, keyring (session keyring serial, none created), acct (errno
+ * tty (the controlling terminal's tty_nr), securebits, keyring (session
+ * keyring serial), acct (errno
  * of acct() on a missing path: what a seccomp filter answers first),
  * personality, nice, policy, ioprio, oom_score_adj, timerslack, loginuid,
  * sessionid, lsm, cgroup (one line, "|"-joined), ns.<name>, limit.<n>. */
@@ -61,6 +62,19 @@ int main(int argc, char **argv)
     }
     if (st)
         fclose(st);
+    /* the controlling terminal: /proc/self/stat field 7 (tty_nr) */
+    FILE *sf = fopen("/proc/self/stat", "r");
+    char sbuf[1024];
+    size_t sn = sf ? fread(sbuf, 1, sizeof(sbuf) - 1, sf) : 0;
+    if (sf)
+        fclose(sf);
+    sbuf[sn] = 0;
+    char *after = strrchr(sbuf, ')');
+    int ppid = 0, pgrp = 0, session = 0, tty = -1;
+    char state = '?';
+    if (after)
+        sscanf(after + 1, " %c %d %d %d %d", &state, &ppid, &pgrp, &session, &tty);
+    fprintf(out, "tty: %d\n", tty);
     fprintf(out, "securebits: %d\n", prctl(PR_GET_SECUREBITS, 0, 0, 0, 0));
     long key = syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0);
     fprintf(out, "keyring: %ld\n", key < 0 ? -(long)errno : key);
