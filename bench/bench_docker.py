@@ -10,7 +10,12 @@ min/median/max per runtime and the pyruntime/runc ratio of the medians.
 
 Usage, as root, from the repository root (after scripts/setup.sh):
 
-    .venv/bin/python bench/bench_docker.py [--runs 20] [--warmup 3] [--json]
+    .venv/bin/python bench/bench_docker.py [--runs 20] [--warmup 3] [--json] [--shim-server]
+
+--shim-server: after the warm-up, start pyruntime's warm server for the
+--root containerd's shim passes (PYRUNTIME_WARM_IDLE=0, from this process,
+which is no subreaper: README "A warm server for a shim's --root"); the
+shim's own commands never start one.
 """
 
 from __future__ import annotations
@@ -44,6 +49,25 @@ def timed_run(lab: Lab, runtime: str) -> float:
     return dt
 
 
+def start_shim_server(lab: Lab) -> Path:
+    """The warm server for the --root dockerd gives the shim for pyruntime
+    (<exec-root>/runtime-runc/moby: docker names it after the shim), started as
+    README says."""
+    import os
+    import subprocess
+
+    roots = [p for p in Path(f"{lab.base}/exec").glob("runtime-*/moby") if p.is_dir()]
+    if len(roots) != 1:
+        raise RuntimeError(f"expected one runtime root under {lab.base}/exec, found {roots}")
+    # in the lab's network namespace: the shim's (the server's name is an
+    # abstract socket of one network namespace, and the server serves callers
+    # in its own namespaces only)
+    subprocess.run(["nsenter", f"--net={lab.netns_path}", find_runtime(), "--root", str(roots[0]), "state",
+                    "pyrt-bench-no-such-container"], env=dict(os.environ, PYRUNTIME_WARM_IDLE="0"),
+                   capture_output=True)
+    return roots[0]
+
+
 def summarize(samples: list[float]) -> dict[str, float]:
     ms = [s * 1000 for s in samples]
     return {"min_ms": min(ms), "median_ms": statistics.median(ms), "max_ms": max(ms), "n": len(ms)}
@@ -54,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=20, help="measured pairs (default 20)")
     ap.add_argument("--warmup", type=int, default=3, help="warm-up pairs (default 3)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--shim-server", action="store_true", help="a warm server for the shim's --root (see above)")
     args = ap.parse_args(argv)
 
     lab = Lab(find_runtime())
@@ -67,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             if p.returncode != 0:
                 raise RuntimeError(f"docker import failed: {p.stderr}")
         for i in range(args.warmup + args.runs):
+            if i == args.warmup and args.shim_server:
+                print(f"warm server for the shim's --root {start_shim_server(lab)}", file=sys.stderr)
             order = ("pyruntime", "runc") if i % 2 == 0 else ("runc", "pyruntime")
             for rt in order:
                 dt = timed_run(lab, rt)

@@ -11,8 +11,9 @@ named check below; a caller that differs in any of them runs the command
 itself (the client's "L" path), so that its container and hooks get exactly
 what runc's would (tests/integration/test_warm_identity.py compares served,
 local and runc for each). What the worker takes over per request instead of
-comparing (stdio, cwd, umask, environment, rlimits, ignored and blocked
-signals, cgroups) is done in launch/worker.py and launch/placement.py.
+comparing (stdio, cwd, umask, environment, rlimits, oom_score_adj, ignored
+and blocked signals, cgroups) is done in launch/worker.py and
+launch/placement.py.
 
 Most checks read /proc/<pid>. Two things /proc does not show the client
 reports itself (_warm.c): its securebits and its session keyring's serial.
@@ -73,6 +74,16 @@ def limits(pid: int) -> Limits:
 
     # RLIMIT_CPU (0) .. RLIMIT_RTTIME (15): every resource Linux has
     return [(r, resource.prlimit(pid, r)) for r in range(16)]
+
+
+def oom_score_adj(pid: int | str) -> int | None:
+    """/proc/<pid>/oom_score_adj (inherited by every child): the worker
+    takes the caller's over where it is not below ours (lowering it below
+    the value we were given takes CAP_SYS_RESOURCE)."""
+    try:
+        return int(_read(f"/proc/{pid}/oom_score_adj"))
+    except ValueError:
+        return None
 
 
 def higher(hard: int, than: int) -> bool:
@@ -206,7 +217,6 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("timer slack", _file("timerslack_ns")),
     ("memory and speculation", _status_fields(b"THP_enabled", b"Speculation_Store_Bypass",
                                               b"SpeculationIndirectBranch")),
-    ("oom_score_adj", _file("oom_score_adj")),
     ("personality", _file("personality")),
     ("loginuid", _file("loginuid")),
     ("sessionid", _file("sessionid")),

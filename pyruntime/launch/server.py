@@ -34,7 +34,10 @@ nor --no-new-keyring (the container would keep the server's session
 keyring, not the caller's).
 
 Lifetime: the server exits after PYRUNTIME_WARM_IDLE seconds without a
-request (default 10), or when its --root goes away. PYRUNTIME_WARM=0 turns
+request (default 10; 0: never), or when its --root goes away. A caller
+under a subreaper (containerd's shim, conmon) never starts one, but is
+served by one that was started outside it: for such a --root, start one
+that stays (README: "A warm server for a shim's --root"). PYRUNTIME_WARM=0 turns
 it off. Its abstract socket name (the key hashes the --root and the
 launcher binary: _warm.c) goes with it however it dies; anyone may bind an
 abstract name, so the client checks the server is root (SO_PEERCRED), and
@@ -52,10 +55,10 @@ import time
 from pyruntime.cgroups.hierarchy import UNIFIED, hierarchies
 from pyruntime.launch import placement
 from pyruntime.launch.commands import PRELOAD, SEALED, SERVED, command_of
-from pyruntime.launch.identity import Limits, Process, differs, higher, identity, limits, signal_state
+from pyruntime.launch.identity import Process, differs, higher, identity, limits, oom_score_adj, signal_state
 from pyruntime.launch.protocol import MAX_MSG, SOCKET_PREFIX, parse
 from pyruntime.launch.spawn import DEFAULT_IDLE_S, known_subreapers
-from pyruntime.launch.worker import work
+from pyruntime.launch.worker import Takeover, work
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -73,6 +76,7 @@ class Server:
         self.sealed = running_sealed()  # else `run` is not served
         self.own = identity("self")
         self.own_limits = dict(limits(os.getpid()))
+        self.own_oom = oom_score_adj("self")
         self.mounts = hierarchies()
         self.own_cgroups = placement.cgroups_of("self", self.mounts)
         self.unified = self.mounts.get(UNIFIED)
@@ -111,7 +115,8 @@ class Server:
                 elif fd in self.clients:
                     self.from_client(poller, fd)
                 last = time.monotonic()
-            if listening and (not self.still_ours() or (not self.workers and time.monotonic() - last > self.idle_s)):
+            idle = self.idle_s > 0 and not self.workers and time.monotonic() - last > self.idle_s
+            if listening and (not self.still_ours() or idle):
                 poller.unregister(self.lsock.fileno())
                 self.lsock.close()  # the name goes with it
                 listening = False
@@ -136,8 +141,8 @@ class Server:
             pid, uid, _gid = _peercred(conn)
             caller = Process(pid, request.reported) if request is not None else None
             takes = request is not None and len(fds) == 4 and self.takes(request.args, request.env)
-            limits = self.refusal_check(caller, uid) if takes and caller is not None else None
-            if request is None or caller is None or limits is None:
+            takeover = self.refusal_check(caller, uid) if takes and caller is not None else None
+            if request is None or caller is None or takeover is None:
                 conn.send(b"L")
                 conn.close()
                 return
@@ -147,7 +152,7 @@ class Server:
             worker = placement.fork_as(cgroups, self.own_cgroups, self.unified)
             if worker == 0:
                 self.lsock.close()
-                work(fds, request, limits, signals)  # never returns
+                work(fds, request, takeover, signals)  # never returns
             pidfd = os.pidfd_open(worker)
         except OSError:
             conn.close()
@@ -207,8 +212,9 @@ class Server:
                     return False
         return True
 
-    def refusal_check(self, caller: Process, uid: int) -> Limits | None:
-        """The caller's rlimits where a fork of ours can be that caller, else None."""
+    def refusal_check(self, caller: Process, uid: int) -> Takeover | None:
+        """What the worker takes from the caller, where a fork of ours can be
+        that caller; else None."""
         if uid != 0 or differs(self.own, caller) is not None:
             return None
         try:
@@ -218,7 +224,10 @@ class Server:
         for r, (_soft, hard) in theirs:
             if higher(hard, self.own_limits[r][1]):
                 return None  # raising a hard limit takes CAP_SYS_RESOURCE
-        return theirs
+        oom = oom_score_adj(caller.pid)
+        if oom is None or self.own_oom is None or oom < self.own_oom:
+            return None  # lowering it takes CAP_SYS_RESOURCE
+        return Takeover(theirs, None if oom == self.own_oom else oom)
 
     def reap(self, poller: select.poll, pidfd: int) -> None:
         pid, conn = self.workers.pop(pidfd)
@@ -251,7 +260,13 @@ def serve(key: str, root: str, idle: str = str(DEFAULT_IDLE_S)) -> None:
     syscalls.set_name("pyrt:[warm]")  # in ps; its workers rename themselves "pyruntime"
     placement.move_to_inits()  # out of the cgroups of the command that started us
     try:
-        server = Server(key, root, float(idle))
+        idle_s = float(idle)
+    except ValueError:
+        idle_s = DEFAULT_IDLE_S
+    if not idle_s >= 0:  # NaN, negative
+        idle_s = DEFAULT_IDLE_S
+    try:
+        server = Server(key, root, idle_s)
     except OSError:
         return
     gc.freeze()  # the preloaded heap: shared with every worker, never scanned

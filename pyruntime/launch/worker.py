@@ -2,7 +2,7 @@
 request, that becomes the caller's command process and runs cli.main(). It
 takes over from the caller what a fork of the server cannot share with it
 by construction (its stdio, working directory, umask, environment, rlimits,
-ignored and blocked signals); the cgroups it is born in and joins are
+oom_score_adj, ignored and blocked signals); the cgroups it is born in and joins are
 launch/placement.py's; everything else the server checked is equal
 (launch/identity.py).
 """
@@ -36,7 +36,15 @@ def mirror_signals(ignored: int, blocked: int) -> None:
     _signal.pthread_sigmask(_signal.SIG_SETMASK, [s for s in _signal.valid_signals() if blocked >> (s - 1) & 1])
 
 
-def work(fds: list[int], request: Request, limits: Limits, signals: tuple[int, int]) -> None:
+class Takeover:
+    """What the worker takes from its caller beside the request: its rlimits
+    and, where it differs from the server's, its oom_score_adj."""
+
+    def __init__(self, limits: Limits, oom_score_adj: int | None) -> None:
+        self.limits, self.oom_score_adj = limits, oom_score_adj
+
+
+def work(fds: list[int], request: Request, takeover: Takeover, signals: tuple[int, int]) -> None:
     """The worker: become the caller's command process and run the command."""
     umask, args, env = request.umask, request.args, request.env
     rc = 1
@@ -56,9 +64,12 @@ def work(fds: list[int], request: Request, limits: Limits, signals: tuple[int, i
             key, sep, value = entry.partition("=")
             if sep and key:
                 os.environ[key] = value
-        for r, lim in limits:
+        for r, lim in takeover.limits:
             if resource.getrlimit(r) != lim:
                 resource.setrlimit(r, lim)
+        if takeover.oom_score_adj is not None:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(takeover.oom_score_adj))
         from pyruntime import faults, syscalls
         from pyruntime.cli import main
 

@@ -62,9 +62,10 @@ def running(rt: Runtime, make_bundle: MakeBundle, cid: str) -> Iterator[str]:
 
 def _poststart_probe(out: Path) -> Callable[[dict[str, Any]], None]:
     """A poststart hook (run by `start` itself) that records its parent's
-    parent and its RLIMIT_NOFILE: the parent is the `start` command's process."""
+    parent, its RLIMIT_NOFILE and oom_score_adj: the parent is the `start`
+    command's process."""
     script = (f"ppid=$(awk '/^PPid:/ {{print $2}}' /proc/$PPID/status); "
-              f"echo \"$ppid $(ulimit -n) $(ulimit -Hn)\" > {out}")
+              f"echo \"$ppid $(ulimit -n) $(ulimit -Hn) $(cat /proc/self/oom_score_adj)\" > {out}")
 
     def mutate(cfg: dict[str, Any]) -> None:
         cfg.setdefault("hooks", {})["poststart"] = [{"path": "/bin/sh", "args": ["sh", "-c", script]}]
@@ -73,17 +74,22 @@ def _poststart_probe(out: Path) -> Callable[[dict[str, Any]], None]:
 
 def test_start_is_served_by_a_worker_with_the_callers_rlimits(rt: Runtime, make_bundle: MakeBundle, cid: str,
                                                                tmp_path: Path) -> None:
+    """The caller's lower rlimits and higher oom_score_adj (containerd's shim
+    raises its own) are the worker's: served, the hook gets them."""
     server = warm_up(rt, cid)
     out = tmp_path / "hook.txt"
     must(create(rt, make_bundle(["sleep", "300"], mutate=_poststart_probe(out)), cid))
 
     def low_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (321, 512))
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(int(Path(f"/proc/{server}/oom_score_adj").read_text()) + 1))
 
     must(rt("start", cid, preexec_fn=low_nofile))
-    grandparent, soft, hard = out.read_text().split()
+    grandparent, soft, hard, oom = out.read_text().split()
     assert int(grandparent) == server, "the hook's parent (start's process) is not a fork of the server"
     assert (soft, hard) == ("321", "512"), "the worker did not take the caller's rlimits"
+    assert int(oom) == int(Path(f"/proc/{server}/oom_score_adj").read_text()) + 1, "nor its oom_score_adj"
     assert rt.state(cid)["status"] == "running"
     must(rt("delete", "--force", cid))
 
@@ -268,7 +274,7 @@ def test_another_mount_namespace_is_not_served(rt: Runtime, running: str) -> Non
 
 def test_server_lifetime(rt: Runtime, running: str) -> None:
     """Killed: the next command runs itself and starts a new one. Idle past
-    PYRUNTIME_WARM_IDLE, or its --root gone: it exits."""
+    PYRUNTIME_WARM_IDLE (0: never), or its --root gone: it exits."""
     first = warm_up(rt, running)
     os.kill(first, signal.SIGKILL)
     wait_for(lambda: not servers(rt), what="the killed server to go")
@@ -282,8 +288,11 @@ def test_server_lifetime(rt: Runtime, running: str) -> None:
     wait_for(lambda: len(servers(rt)) == 1, what="a server with a short idle time")
     wait_for(lambda: not servers(rt), timeout=10, what="the idle server to exit")
 
-    rt("state", running)
+    # 0: it stays however long it idles, and goes with its root
+    rt("state", running, env=env(PYRUNTIME_WARM_IDLE="0"))
     wait_for(lambda: len(servers(rt)) == 1, what="a server")
+    time.sleep(2.5)
+    assert len(servers(rt)) == 1, "a server with PYRUNTIME_WARM_IDLE=0 exited idle"
     must(rt("delete", "--force", running))
     shutil.rmtree(rt.root)
     wait_for(lambda: not servers(rt), timeout=10, what="the server of a removed --root to exit")

@@ -80,7 +80,7 @@ def test_a_check_that_differs_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pyruntime.syscalls, "sys", _Kernel)
     own = identity.identity("self")
     me = identity.Process(os.getpid(), {"securebits": 0, "keyring": own["session keyring"]})  # type: ignore[dict-item]
-    assert identity.differs({**own, "oom_score_adj": b"999\n"}, me) == "oom_score_adj"
+    assert identity.differs({**own, "personality": b"00400000\n"}, me) == "personality"
     # a server under a seccomp filter serves nobody (its own value is None)
     assert identity.differs({**own, "seccomp": None}, me) == "seccomp"
     # what the client reports: its securebits, its session keyring
