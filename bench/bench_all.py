@@ -9,6 +9,8 @@ Measures (medians, min/max kept so noise is visible):
   state / kill / delete   each alone, on a running `sleep` container
   exec            `exec ID true` into a running container
   docker          `docker run --rm IMG true` through a private dockerd (tests/clients/lab.py)
+  docker.shim     the same with a warm server for the shim's --root (README; the shim's
+                  own commands never start one: it is a subreaper)
   rss.<command>   peak RSS of the runtime process itself (wait4 ru_maxrss)
   memlimit        the smallest linux.resources.memory.limit (MiB) under which `run true` still succeeds
 
@@ -206,7 +208,9 @@ def smallest_memory_limit(rt: Runtime, scratch: Path, tag: str) -> float:
 
 
 def bench_docker(runs: int, warmup: int, runtime: str, samples: Samples) -> str | None:
-    from bench.bench_docker import IMAGE, timed_run
+    """docker run --rm, paired: as installed ("docker"), then with a warm
+    server for the shim's --root started as README says ("docker.shim")."""
+    from bench.bench_docker import IMAGE, start_shim_server, timed_run
     from tests.clients import images
     from tests.clients.lab import Lab, missing_tools
 
@@ -221,12 +225,15 @@ def bench_docker(runs: int, warmup: int, runtime: str, samples: Samples) -> str 
             tar = images.rootfs_tar(images.busybox_rootfs(work / "rootfs", work), work / "busybox.tar")
             if lab.docker("import", "-c", 'CMD ["/bin/sh"]', str(tar), IMAGE).returncode != 0:
                 return "docker skipped: import failed"
-        for i in range(warmup + runs):
-            order = ("pyruntime", "runc") if i % 2 == 0 else ("runc", "pyruntime")
-            for role in order:
-                ms = timed_run(lab, role) * 1000
-                if i >= warmup:
-                    add(samples, "docker", role, ms)
+        for row in ("docker", "docker.shim"):
+            if row == "docker.shim":
+                start_shim_server(lab)
+            for i in range(warmup + runs):
+                order = ("pyruntime", "runc") if i % 2 == 0 else ("runc", "pyruntime")
+                for role in order:
+                    ms = timed_run(lab, role) * 1000
+                    if i >= warmup:
+                        add(samples, row, role, ms)
     finally:
         lab.close()
     return None
@@ -251,6 +258,7 @@ def summarize(values: list[float]) -> dict[str, float]:
 ROW_TEXT = {
     "run.cold": "run (cold cache)", "run.warm": "run (back-to-back)", "cycle": "create+start+wait+delete",
     "state": "state", "kill": "kill", "delete": "delete", "exec": "exec", "docker": "docker run --rm",
+    "docker.shim": "docker run --rm, a server for the shim's --root",
 }
 
 
