@@ -264,7 +264,7 @@ ROW_TEXT = {
 
 # Peak RSS of a served command is the C client's, not the worker's (which
 # shares the server's pages): no pyruntime/runc ratio for these rows.
-SERVED_RSS = {"rss.start", "rss.state", "rss.kill", "rss.delete", "rss.run"}
+SERVED_RSS = {"rss.start", "rss.state", "rss.kill", "rss.delete", "rss.run", "rss.exec"}
 
 
 def row_name(row: str) -> str:
