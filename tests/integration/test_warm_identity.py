@@ -111,6 +111,10 @@ CASES: dict[str, list[Caller]] = {
                        "import resource\nresource.setrlimit(resource.RLIMIT_MEMLOCK, (65536, 131072))\n"
                        "resource.setrlimit(resource.RLIMIT_SIGPENDING, (1000, 2000))")],
     "cgroups": [Caller(("cgroup",), _CGROUP, container_keys=())],
+    "mount namespace": [Caller(("ns.mnt",), "ok(libc.unshare(0x00020000), 'unshare(CLONE_NEWNS)')",
+                               container_keys=())],
+    "ipc namespace": [Caller(("ns.ipc",), "ok(libc.unshare(0x08000000), 'unshare(CLONE_NEWIPC)')",
+                             container_keys=())],
     "uts namespace": [Caller(("ns.uts",), "ok(libc.unshare(0x04000000), 'unshare(CLONE_NEWUTS)')",
                              container_keys=())],
     # unshare(CLONE_NEWTIME) without a fork: the caller's children are born in
