@@ -69,11 +69,14 @@ if TYPE_CHECKING:
 
 
 class Server:
+    """One --root's server: its listening socket, its workers and their
+    clients, and its own identity, which each caller is compared with."""
+
     def __init__(self, key: str, root: str, idle_s: float) -> None:
         self.root, self.idle_s = root, idle_s
         from pyruntime.launch.sealed import running_sealed
 
-        self.sealed = running_sealed()  # else `run` is not served
+        self.sealed = running_sealed()  # else the SEALED commands (run, exec) are not served
         self.own = identity("self")
         self.own_limits = dict(limits(os.getpid()))
         self.own_oom = oom_score_adj("self")
