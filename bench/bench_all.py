@@ -210,7 +210,7 @@ def smallest_memory_limit(rt: Runtime, scratch: Path, tag: str) -> float:
 def bench_docker(runs: int, warmup: int, runtime: str, samples: Samples) -> str | None:
     """docker run --rm, paired: as installed ("docker"), then with a warm
     server for the shim's --root started as README says ("docker.shim")."""
-    from bench.bench_docker import IMAGE, start_shim_server, timed_run
+    from bench.bench_docker import IMAGE, timed_run
     from tests.clients import images
     from tests.clients.lab import Lab, missing_tools
 
@@ -227,7 +227,7 @@ def bench_docker(runs: int, warmup: int, runtime: str, samples: Samples) -> str 
                 return "docker skipped: import failed"
         for row in ("docker", "docker.shim"):
             if row == "docker.shim":
-                start_shim_server(lab)
+                lab.start_shim_server()
             for i in range(warmup + runs):
                 order = ("pyruntime", "runc") if i % 2 == 0 else ("runc", "pyruntime")
                 for role in order:

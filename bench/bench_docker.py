@@ -49,25 +49,6 @@ def timed_run(lab: Lab, runtime: str) -> float:
     return dt
 
 
-def start_shim_server(lab: Lab) -> Path:
-    """The warm server for the --root dockerd gives the shim for pyruntime
-    (<exec-root>/runtime-runc/moby: docker names it after the shim), started as
-    README says."""
-    import os
-    import subprocess
-
-    roots = [p for p in Path(f"{lab.base}/exec").glob("runtime-*/moby") if p.is_dir()]
-    if len(roots) != 1:
-        raise RuntimeError(f"expected one runtime root under {lab.base}/exec, found {roots}")
-    # in the lab's network namespace: the shim's (the server's name is an
-    # abstract socket of one network namespace, and the server serves callers
-    # in its own namespaces only)
-    subprocess.run(["nsenter", f"--net={lab.netns_path}", find_runtime(), "--root", str(roots[0]), "state",
-                    "pyrt-bench-no-such-container"], env=dict(os.environ, PYRUNTIME_WARM_IDLE="0"),
-                   capture_output=True)
-    return roots[0]
-
-
 def summarize(samples: list[float]) -> dict[str, float]:
     ms = [s * 1000 for s in samples]
     return {"min_ms": min(ms), "median_ms": statistics.median(ms), "max_ms": max(ms), "n": len(ms)}
@@ -93,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"docker import failed: {p.stderr}")
         for i in range(args.warmup + args.runs):
             if i == args.warmup and args.shim_server:
-                print(f"warm server for the shim's --root {start_shim_server(lab)}", file=sys.stderr)
+                print(f"warm server for the shim's --root: pid {lab.start_shim_server()}", file=sys.stderr)
             order = ("pyruntime", "runc") if i % 2 == 0 else ("runc", "pyruntime")
             for rt in order:
                 dt = timed_run(lab, rt)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -350,6 +351,40 @@ def test_docker_default_runtime(lab: Any) -> None:
     info = check(lab.docker("info", "--format", "{{.DefaultRuntime}} {{.RuncCommit.ID}}")).stdout.split()
     version = check(run_text([lab.pyruntime, "--version"])).stdout.splitlines()[0].split()[-1]
     assert info == ["pyruntime", version]
+
+
+def test_docker_through_a_warm_server_for_the_shims_root(lab: Any) -> None:
+    """README's "A warm server for a shim's --root": a server started
+    outside the shim (which, a subreaper, never starts one) serves the
+    shim's `start`, `kill`, `delete` (its workers' CPU time is the server's
+    children's); the user sees what runc gives, and the shim's children are
+    the containers alone, as with runc."""
+    from tests.clients.client import Client
+    from tests.support.warm import children_cpu_ticks
+
+    client = Client("docker", lab)
+    server = lab.start_shim_server()
+    before = children_cpu_ticks(server)
+
+    def scenario(rt: str) -> tuple[list[tuple[str, int]], int, list[str]]:
+        runs = []
+        for i in range(8):
+            p = client.run(rt, "--rm", BUSYBOX, "sh", "-c", f"echo run-{i}; exit {i}")
+            runs.append((p.stdout, p.returncode))
+        name = unique(f"shim-{rt}")
+        check(client.run(rt, "-d", "--name", name, BUSYBOX, "sh", "-c", 'trap "" TERM; sleep 1000 & wait'))
+        cid = client.full_id(name)
+        check(client("kill", "-s", "KILL", name))
+        code = int(client.inspect(name, "{{.State.ExitCode}}"))
+        check(client("rm", name))
+        return runs, code, lab.leftovers(cid)
+
+    try:
+        seen = both(scenario)
+        assert children_cpu_ticks(server) > before, "the server's workers did not run: nothing was served"
+    finally:
+        os.kill(server, signal.SIGKILL)  # ours: the later tests run without it
+    assert seen["pyruntime"] == ([(f"run-{i}\n", i) for i in range(8)], 137, [])
 
 
 def run_text(argv: list[str]) -> subprocess.CompletedProcess[str]:

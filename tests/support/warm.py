@@ -19,14 +19,26 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def servers(rt: Runtime) -> list[int]:
-    """Pids of warm servers for rt's --root (argv: ... serve(...) KEY ROOT IDLE)."""
+    """Pids of warm servers for rt's --root."""
+    return servers_for(str(rt.root))
+
+
+def servers_for(root: str) -> list[int]:
+    """Pids of warm servers for that --root (argv: ... serve(...) KEY ROOT IDLE)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             argv = _cmdline(int(entry))
-            if len(argv) >= 4 and "from pyruntime.launch.server import serve" in " ".join(argv) and str(rt.root) in argv:
+            if len(argv) >= 4 and "from pyruntime.launch.server import serve" in " ".join(argv) and root in argv:
                 found.append(int(entry))
     return found
+
+
+def children_cpu_ticks(pid: int) -> int:
+    """/proc/<pid>/stat cutime + cstime (fields 16, 17): the CPU time of the
+    children pid has reaped, in clock ticks (a server's: its workers')."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[13]) + int(fields[14])
 
 
 def server_key(pid: int) -> str:
