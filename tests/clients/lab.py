@@ -210,15 +210,10 @@ class Lab:
         gives the runc shim (<exec-root>/runtime-runc/moby): started from here,
         no subreaper, in the daemons' network namespace. Its pid; it goes when
         close() removes the root."""
-        from tests.support.warm import servers_for
+        from tests.support.warm import start_server_for
 
-        root = self.base / "exec" / "runtime-runc" / "moby"
-        root.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ if self.env is None else self.env, PYRUNTIME_WARM_IDLE="0")
-        subprocess.run(["nsenter", f"--net={self.netns_path}", self.pyruntime, "--root", str(root), "state", "none"],
-                       env=env, capture_output=True, timeout=30)
-        wait_for(lambda: len(servers_for(str(root))) == 1, 10, f"a warm server for {root}")
-        return servers_for(str(root))[0]
+        return start_server_for(self.pyruntime, self.base / "exec" / "runtime-runc" / "moby", self.netns_path,
+                                self.env)
 
     def close(self) -> None:
         self._remove_containers()

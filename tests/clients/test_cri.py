@@ -281,8 +281,12 @@ def propagation_kinds(mountinfo: str, points: set[str]) -> dict[str, str]:
 POD_STOPS = 5  # pods per handler; the stop time compared is the median
 
 
-def test_shared_pid_pod_with_propagated_mounts_probes_and_stop(node: Node) -> None:
-    """A pod as the kubelet runs it, on each handler:
+@pytest.mark.parametrize("warm", ["as installed", "a server for the shim's root"])
+def test_shared_pid_pod_with_propagated_mounts_probes_and_stop(node: Node, warm: str) -> None:
+    """A pod as the kubelet runs it, on each handler, as installed and with
+    README's "A warm server for a shim's --root" for the pyruntime handler's
+    root (the shim, a subreaper, never starts one; served, the stop was
+    0.11 s against runc's 0.13, as installed 0.22 against 0.10):
     (a) a shared PID namespace (pid=POD): two containers, one of which leaves
         a child behind (`sleep &` then exec sleep); its PID 1 is the pause;
     (b) Bidirectional and HostToContainer mounts (containerd writes
@@ -298,12 +302,18 @@ def test_shared_pid_pod_with_propagated_mounts_probes_and_stop(node: Node) -> No
     The container's / differs on purpose: runc 1.1.5 leaves it private for
     rshared, pyruntime applies rshared after pivot_root (runc 1.2 does too)."""
     lab, cri = node
+    server = 0
+    if warm != "as installed":
+        from tests.support.warm import start_server_for
+
+        server = start_server_for(lab.runtimes["pyruntime"], lab.runtime_root("pyruntime") / CRI_NAMESPACE,
+                                  lab.netns_path)
     pb = cri.pb
     ns = pb.NamespaceOption(network=pb.NODE, pid=pb.POD, ipc=pb.POD)
 
     def scenario(handler: str, n: int) -> dict[str, Any]:
         seen: dict[str, Any] = {}
-        host = lab.base / f"prop-{handler}-{n}"
+        host = lab.base / f"prop-{handler}-{n}-{'served' if server else 'local'}"
         for sub in ("bidi", "h2c"):
             (host / sub).mkdir(parents=True)
         # containerd wants a Bidirectional source on a shared mount, a
@@ -386,7 +396,17 @@ def test_shared_pid_pod_with_propagated_mounts_probes_and_stop(node: Node) -> No
             os.system(f"umount -R {host}")  # noqa: S605
         return seen
 
-    runs = {h: [scenario(h, n) for n in range(POD_STOPS)] for h in HANDLERS}
+    if server:
+        from tests.support.warm import children_cpu_ticks
+
+        before = children_cpu_ticks(server)
+        try:
+            runs = {h: [scenario(h, n) for n in range(POD_STOPS)] for h in HANDLERS}
+            assert children_cpu_ticks(server) > before, "the server's workers did not run: nothing was served"
+        finally:
+            os.kill(server, signal.SIGKILL)  # ours: the other tests run without it
+    else:
+        runs = {h: [scenario(h, n) for n in range(POD_STOPS)] for h in HANDLERS}
     stops = {h: sorted(r.pop("stop_s") for r in rs) for h, rs in runs.items()}
     roots = {h: {r.pop("root_kind") for r in rs} for h, rs in runs.items()}
     print(f"pod stop seconds (StopContainer x2 + StopPodSandbox): {stops}")
@@ -412,4 +432,6 @@ def test_shared_pid_pod_with_propagated_mounts_probes_and_stop(node: Node) -> No
     if median["pyruntime"] > 1.2 * median["runc"]:
         # Issue 16's target (1.17x measured, docs/CLIENTS.md); above it on a loaded
         # machine, the cause printed above (per-handler stop times) says by how much.
-        pytest.xfail(f"pod stop not within 1.2x runc's: {median}")
+        # As installed the shim's start/kill/delete each start an interpreter
+        # since issue 17 (a subreaper starts no server): ~2x runc.
+        pytest.xfail(f"pod stop not within 1.2x runc's ({warm}): {median}")

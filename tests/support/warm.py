@@ -34,6 +34,20 @@ def servers_for(root: str) -> list[int]:
     return found
 
 
+def start_server_for(runtime: str, root: Path, netns_path: str, env: dict[str, str] | None = None) -> int:
+    """README's "A warm server for a shim's --root": one for `root` that
+    stays (PYRUNTIME_WARM_IDLE=0) until the root goes, started from here (no
+    subreaper) in the shim's network namespace. Its pid."""
+    import subprocess
+
+    root.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["nsenter", f"--net={netns_path}", runtime, "--root", str(root), "state", "none"],
+                   env=dict(os.environ if env is None else env, PYRUNTIME_WARM_IDLE="0"), capture_output=True,
+                   timeout=30)
+    wait_for(lambda: len(servers_for(str(root))) == 1, what=f"a warm server for {root}")
+    return servers_for(str(root))[0]
+
+
 def children_cpu_ticks(pid: int) -> int:
     """/proc/<pid>/stat cutime + cstime (fields 16, 17): the CPU time of the
     children pid has reaped, in clock ticks (a server's: its workers')."""
