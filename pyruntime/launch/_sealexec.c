@@ -3,11 +3,10 @@
  *
  *   _sealexec PYTHON ARG...   runs PYTHON ARG... from a sealed memfd copy
  *
- * bin/pyruntime (the sh launcher) execs this for exec instead of the
- * interpreter for exec and create, and _warm for run when it is not served; the
- * installed C launcher (_launcher.c) includes it;
- * it does what sealed_exe.reexec_sealed() does, without starting Python
- * twice. The copy must look exactly like sealed_exe.py's (memfd name
+ * _warm (the sh launcher's helper) execs this for a SEALED command it runs
+ * itself (launch/commands.py); the installed C launcher (_launcher.c)
+ * includes it; it does what launch/sealed.py's reexec_sealed() does, without
+ * starting Python twice. The copy must look exactly like sealed.py's (memfd name
  * "pyruntime", all four seals) so that running_sealed() is True and Python
  * does not re-exec again. Whatever fails before the execveat() of the copy,
  * we exec PYTHON itself and Python's reexec_sealed() takes over (and

@@ -29,8 +29,9 @@
  * worker forwards it to the container, as `run` does).
  *   "L"            run it yourself
  * Anything unexpected before "A": we run the interpreter as bin/pyruntime
- * would have (PYTHON ARG... as given), with PYRUNTIME_WARM_SPAWN=<socket>
- * when no server answered, so that the command starts one when it is done.
+ * would have (PYTHON ARG... as given), with PYRUNTIME_WARM_SPAWN=<key>:<root>
+ * when no server answered, so that the command starts one when it is done
+ * (launch/spawn.py).
  * After "A" the command may have run: a lost server is an error, not a retry.
  */
 #define _GNU_SOURCE
@@ -245,10 +246,10 @@ static int valid_id(const char *id)
 /* `delete --force ID` of a container that is not there: nothing to do, rc 0
  * (runc's answer too), decided here as cli/cmd_delete.py decides it, without
  * the interpreter (~50 ms). containerd runs it last for every container, from
- * its `containerd-shim-runc-v2 delete` cleanup process, which the warm server
- * never takes: that process's oom_score_adj is containerd's, not the shim's
- * under which the server was started. Only the plain forms (the global flags
- * containerd passes, `--force`/`-f` and the id); anything else goes on. */
+ * its `containerd-shim-runc-v2 delete` cleanup process, a subreaper that
+ * starts no server and is served only where one was started outside it.
+ * Only the plain forms (the global flags containerd passes, `--force`/`-f`
+ * and the id); anything else goes on. */
 static int deleted_already(int argc, char **argv, const char *root, const char *command)
 {
     int at = USER_ARGS;

@@ -137,7 +137,7 @@ def _status_fields(*fields: bytes) -> Check:
     return check
 
 
-def _seccomp(p: Process) -> object:
+def seccomp(p: Process) -> object:
     """Seccomp filters stack and are inherited by every child: a worker
     carries the server's, never the caller's. /proc shows only the mode
     (and, since 5.9, the count), not the filters; comparing them would take
@@ -207,7 +207,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("capabilities", _status_fields(b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb")),
     ("securebits", _securebits),
     ("no_new_privs", _status_fields(b"NoNewPrivs")),
-    ("seccomp", _seccomp),
+    ("seccomp", seccomp),
     ("session keyring", _session_keyring),
     ("affinity", _status_fields(b"Cpus_allowed", b"Mems_allowed")),
     ("lsm label", _lsm_label),

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pyruntime.launch.identity import identity, stat
+from pyruntime.launch.identity import Process, seccomp, stat
 
 WARM_DIR = "/run/pyruntime-warm"  # root's, 0700: the subreaper markers
 DEFAULT_IDLE_S = 10.0
@@ -178,7 +178,7 @@ def spawn(spec: str) -> None:
     key, _, root = spec.partition(":")
     if len(key) != 16 or key.strip("0123456789abcdef") or not os.path.isdir(root):
         return
-    if not sys.executable or identity("self")["seccomp"] is None:
+    if not sys.executable or seccomp(Process("self")) is None:
         return  # a server under our seccomp filter could serve nobody (launch/identity.py)
     if os.getppid() == INIT:
         return  # our caller is init itself: the server would be its child
