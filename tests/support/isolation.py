@@ -291,36 +291,31 @@ def net_cls_hierarchy(cleanup: Callable[[], None], scratch: Path) -> Iterator[Pa
         for d in mnt.iterdir():
             if d.is_dir():
                 remove_cgroup_tree(d)
-        _wait_for_dead_children("net_cls")
+        # rmdir returns while the cgroup is still dying (its css is released
+        # later, from a workqueue), and an umount that finds the root with a
+        # child, dying or not, leaves the v1 hierarchy alive after the mount
+        # is gone (the kernel's cgroup_kill_sb kills only a root without
+        # children): it would stay in every /proc/<pid>/cgroup until the next
+        # mount and umount. So: no child left, umount, the hierarchy gone
+        # (its root is released from a workqueue too).
+        _until(lambda: _proc_cgroups("net_cls")[1] <= 1, "the net_cls hierarchy to lose its child cgroups")
         subprocess.run(["umount", str(mnt)], capture_output=True)
-        deadline = time.monotonic() + 10  # the root too is released from a workqueue
-        while _hierarchy_of("net_cls") != 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if _hierarchy_of("net_cls") != 0:
-            raise RuntimeError(f"the net_cls,net_prio hierarchy outlived its mount at {mnt}")
+        _until(lambda: _proc_cgroups("net_cls")[0] == 0, f"the net_cls,net_prio hierarchy to go with its mount {mnt}")
 
 
-def _hierarchy_of(controller: str) -> int:
-    """The v1 hierarchy id /proc/cgroups gives `controller` (0: none, or cgroup2)."""
+def _proc_cgroups(controller: str) -> tuple[int, int]:
+    """(hierarchy id, number of cgroups) /proc/cgroups gives `controller`
+    (hierarchy 0: in none, or in cgroup2)."""
     for line in Path("/proc/cgroups").read_text().splitlines()[1:]:
-        name, hierarchy, _, _ = line.split()
+        name, hierarchy, count, _ = line.split()
         if name == controller:
-            return int(hierarchy)
-    return 0
+            return int(hierarchy), int(count)
+    return 0, 0
 
 
-def _wait_for_dead_children(controller: str, timeout: float = 10.0) -> None:
-    """Until the hierarchy holding `controller` counts only its root cgroup.
-    rmdir returns while the cgroup is still dying (its css is released later,
-    from a workqueue), and an umount that finds the root with a child, dying
-    or not, leaves the v1 hierarchy alive after the mount is gone (the
-    kernel's cgroup_kill_sb kills only a root without children): it would
-    stay in every /proc/<pid>/cgroup until the next mount and umount."""
+def _until(pred: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in Path("/proc/cgroups").read_text().splitlines()[1:]:
-            name, _, count, _ = line.split()
-            if name == controller and int(count) <= 1:
-                return
+    while not pred():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.02)
-    raise RuntimeError(f"the {controller} hierarchy still has child cgroups after {timeout} s")
