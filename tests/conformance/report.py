@@ -111,6 +111,10 @@ def markdown(rows: list[list[str]], counts: dict[str, int], py: dict[str, Any], 
     return "\n".join(head + body) + "\n"
 
 
+def _but_the_machine_line(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.startswith("- Machine: ")]
+
+
 def main(argv: list[str]) -> int:
     args = [a for a in argv if not a.startswith("--write")]
     write = None
@@ -126,8 +130,13 @@ def main(argv: list[str]) -> int:
         print(f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[3]:<10} {r[4]:<10} {r[2]}")
     print("totals: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
     if write:
-        Path(write).write_text(markdown(rows, counts, py, rc))
-        print(f"written: {write}")
+        text, path = markdown(rows, counts, py, rc), Path(write)
+        if path.exists() and _but_the_machine_line(path.read_text()) == _but_the_machine_line(text):
+            # only when and where it ran differ: a test run leaves the tree as it was
+            print(f"unchanged: {write} (the same results as when it was generated)")
+        else:
+            path.write_text(text)
+            print(f"written: {write}")
     for p in problems:
         print(f"PROBLEM: {p}", file=sys.stderr)
     return 1 if problems else 0
